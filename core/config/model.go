@@ -12,6 +12,8 @@ type Cluster struct {
 	Port  int      // <lans port>, default 4800: base UDP port of heartbeats
 	LANs  []LAN    // in file order
 	Nodes []string // node names, in order of the first <lan>
+
+	Warnings []Warning // accepted SafeKit attributes that vipfarm does not act on
 }
 
 // LAN is one <lan> of cluster.xml: every node has exactly one address on it.
@@ -106,7 +108,7 @@ type VirtualAddr struct {
 	Addr    netip.Addr
 	Where   string // "alias"
 	Check   bool   // publishes ip.<addr>
-	Netmask string // accepted, warned
+	Netmask string // dotted mask or prefix length; sets the network of the intf.<network> resource (default /24, IPv6 /64)
 	Line    int
 }
 
@@ -163,7 +165,7 @@ type Proc struct {
 	Name    string
 	AtLeast int    // default 1
 	Action  string // restart|stopstart|stop|wait (default restart)
-	Class   string // default "prim"
+	Class   string // default "both" (the guide: "both" for a farm module, "prim" for a mirror)
 	Line    int
 }
 
@@ -184,11 +186,13 @@ type Check struct {
 	Ident    string
 	When     string // "prim"/"both"/... as in SafeKit; default "both"
 	Action   string // action when down (restart|stopstart|stop|wait); "" = only the failover rules react
-	Addr     string // <to addr>
+	Addr     string // <to addr>; for an intf check made by <interface check="on">, the network ("198.18.0.0/24")
 	Port     int    // <to port>
 	Interval time.Duration
 	Timeout  time.Duration
 	Program  string // custom: the program to run (<custom exec>)
+	Args     string // custom: its argument string (<custom arg>), split by the driver like a shell would
+	Intf     string // intf: the interface name (<to name>); "" = the interface holding the network in Addr
 	Line     int
 }
 

@@ -1,0 +1,66 @@
+package config
+
+import "strings"
+
+// String renders the rule in the language ParseRules reads; parsing the
+// result gives back the same rule (the fuzz test holds it to that).
+func (r FailoverRule) String() string {
+	return r.Label + ": if (" + FormatExpr(r.Cond) + ") then " + r.Action + "();"
+}
+
+// FormatExpr renders a condition with the fewest parentheses that keep its
+// tree: a right operand of the same operator is parenthesized (the parser
+// associates to the left) and "!" always parenthesizes its operand.
+func FormatExpr(e Expr) string {
+	var b strings.Builder
+	formatExpr(&b, e, 0)
+	return b.String()
+}
+
+// ctx is the weakest operator that may stand unparenthesized here:
+// 1 "||", 2 "&&", 3 only an atom (a comparison or a "!").
+func formatExpr(b *strings.Builder, e Expr, ctx int) {
+	switch x := e.(type) {
+	case Cmp:
+		b.WriteString(x.Resource)
+		if x.Neg {
+			b.WriteString(" != ")
+		} else {
+			b.WriteString(" == ")
+		}
+		b.WriteString(x.Value)
+	case Not:
+		b.WriteString("!(")
+		formatExpr(b, x.X, 0)
+		b.WriteString(")")
+	case Or:
+		if ctx > 1 {
+			b.WriteString("(")
+		}
+		formatExpr(b, x.L, 1)
+		b.WriteString(" || ")
+		formatExpr(b, x.R, 2)
+		if ctx > 1 {
+			b.WriteString(")")
+		}
+	case And:
+		if ctx > 2 {
+			b.WriteString("(")
+		}
+		formatExpr(b, x.L, 2)
+		b.WriteString(" && ")
+		formatExpr(b, x.R, 3)
+		if ctx > 2 {
+			b.WriteString(")")
+		}
+	case nil:
+		b.WriteString("<nil>")
+	default:
+		b.WriteString("<?>")
+	}
+}
+
+func (c Cmp) String() string { return FormatExpr(c) }
+func (n Not) String() string { return FormatExpr(n) }
+func (a And) String() string { return FormatExpr(a) }
+func (o Or) String() string  { return FormatExpr(o) }
