@@ -59,10 +59,10 @@ func (n *Node) Step(ev Event) error {
 	switch ev := ev.(type) {
 	case Recv:
 		err = n.mem.recv(n.now, ev)
-	case nil:
-		return fmt.Errorf("core: nil event")
-	default:
+	case Boot, Command, ScriptDone, ResourceEvent:
 		err = n.mod.step(n.now, ev)
+	default: // only nil: Event cannot be implemented outside core
+		return fmt.Errorf("core: nil event")
 	}
 	n.sync()
 	return err
