@@ -85,8 +85,14 @@ func (mp *moduleParser) iface(e *element, vips map[netip.Addr]int) (Interface, b
 		return it, false
 	}
 	va := p.attrs(vi, "type", "addr")
-	if va.enum("type", "", "vmac_invisible") == "vmac_invisible" {
+	// SafeKit's shipped farm modules say type="vmac_directed": frames reach
+	// one node, which forwards them — exactly vipfarm's alias delivery, so it
+	// is accepted as alias with a warning rather than refused.
+	switch va.enum("type", "", "vmac_invisible", "vmac_directed") {
+	case "vmac_invisible":
 		it.Mode = ModeVMACInvisible
+	case "vmac_directed":
+		p.warnf(va.line("type"), `virtual_interface type "vmac_directed": delivered as alias (the ARP holder forwards by bucket)`)
 	}
 	if va.has("addr") {
 		mac := va.str("addr", "")
