@@ -13,6 +13,7 @@ import "math/bits"
 // someone has published or applied a newer epoch, so that every node, which
 // ignores older epochs, follows this leader.
 func (m *membership) lead() {
+	m.componentEpoch()
 	cand := m.follow
 	keep := cand != nil && len(cand.Owners) == len(m.grp)
 	for g := 0; keep && g < len(m.grp); g++ {
@@ -57,7 +58,7 @@ func (m *membership) baseOwners(g int, prev *Target, base *[Buckets]uint8) {
 		i := bits.TrailingZeros64(s)
 		c := &m.claims[g]
 		if i != m.self {
-			c = &m.peers[i].hb.Claims[g]
+			c = &m.peers[i].info.Claims[g]
 		}
 		fillOwner(base, c, uint8(i))
 	}

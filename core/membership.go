@@ -6,15 +6,18 @@ import (
 	"time"
 )
 
-// The farm membership half of a Node: heartbeats, the view of alive peers,
-// the leader, and this node's bucket claims per load-balancing group. The
-// design (docs/membership.md) in one paragraph: every heartbeat carries the
-// sender's claims, so the union of what a node hears is the current table;
-// the leader (lowest-indexed alive member) turns that table into a balanced
-// target with the fewest moves and publishes it with a new epoch; every node
-// releases at once what the target takes from it and acquires what it gives
-// only when no alive peer still claims the bucket and every alive peer has
-// applied that epoch (release before acquire, INV-7). A peer declared offline
+// The farm membership half of a Node: heartbeats, the view of this node's
+// component, the leader, and this node's bucket claims per load-balancing
+// group. The design (docs/membership.md) in one paragraph: every heartbeat
+// carries the sender's claims and relays the freshest copy it has of every
+// other node's, so the union of what a node knows is the current table of its
+// component, even when not all of its nodes hear each other
+// (membership_view.go); the leader (lowest-indexed member of the component)
+// turns that table into a balanced target with the fewest moves and publishes
+// it with a new epoch, which followers relay verbatim; every node releases at
+// once what the target takes from it and acquires what it gives only when no
+// peer of its component still claims the bucket and every one has applied
+// that epoch (release before acquire, INV-7). A peer that left the component
 // no longer blocks anything: that is how failures and isolations move buckets.
 
 // Default farm parameters (SafeKit's), used when the config leaves them zero.
@@ -31,8 +34,16 @@ type peer struct {
 	inc     uint64  // incarnation of hb
 	seq     uint64  // sequence of hb
 	hb      *Heartbeat
-	hearing bool // heard within its timeout at the last refresh
-	alive   bool // hearing and it hears us
+	hearing bool // heard directly on some LAN within its timeout at the last refresh
+
+	// info is the freshest copy of the node's state, from its own heartbeat
+	// or relayed by another node, whichever has the newest (incarnation,
+	// sequence); advTick is the tick at which that pair last grew.
+	info    PeerInfo
+	known   bool
+	advTick int64
+	fresh   bool // info advanced within the node's timeout at the last refresh
+	alive   bool // in this node's component (reachable over two-way links)
 }
 
 // groupInfo is one load-balancing group as the membership sees it.
@@ -65,17 +76,20 @@ type membership struct {
 	local Local
 	hook  *Local // tests only: replaces what the module half says
 
-	peers   []peer
-	alive   nodeSet // alive peers, self excluded
-	members nodeSet // alive members, self included when it is one
-	leader  int     // -1 = none
-	arp     bool
+	peers    []peer
+	rows     []uint64 // per LAN: the peers heard on it within their timeout (advertised as Hears)
+	sentRows []uint64 // immutable copy shared by emitted heartbeats
+	direct   nodeSet  // peers linked to this node both ways, self excluded
+	alive    nodeSet  // peers of this node's component (direct or through others), self excluded
+	members  nodeSet  // alive members, self included when it is one
+	leader   int      // -1 = none
+	arp      bool
 
 	claims     []Bitmap // what this node owns, per group
 	sentClaims []Bitmap // immutable copy shared by emitted heartbeats
-	follow     *Target  // the target this node applies
+	follow     *Target  // the target this node applies (and relays)
 	published  *Target  // the last target this node published as leader
-	maxEpoch   uint64   // highest epoch seen anywhere
+	maxEpoch   uint64   // highest epoch seen in this node's component (componentEpoch)
 
 	leaving    bool  // no member any more, still serving until the target takes its buckets
 	leaveTick  int64 // tick of the last progress while leaving
@@ -145,6 +159,8 @@ func newMembership(cfg *Config, self int, out *Ready) (*membership, error) {
 	}
 	m.logCount = make([]int, ng)
 	m.peers = make([]peer, nodes)
+	m.rows = make([]uint64, m.lans)
+	m.sentRows = make([]uint64, m.lans)
 	for i := range m.peers {
 		p := &m.peers[i]
 		p.heard = make([]int64, m.lans)
@@ -200,8 +216,9 @@ func (m *membership) tick(now int64) {
 
 // recv handles one authenticated heartbeat. A heartbeat from an older
 // incarnation is ignored; an already seen sequence only proves that its LAN
-// works. Only a heartbeat whose content differs from the peer's previous one
-// makes the node re-evaluate: the steady state costs a few comparisons.
+// works. The sender's own state and every relayed entry are learnt only when
+// fresher than what this node knows (learn); only a change of content makes
+// the node re-evaluate: the steady state costs a few comparisons per entry.
 func (m *membership) recv(now int64, r Recv) error {
 	hb := r.Msg
 	if hb == nil {
@@ -224,8 +241,8 @@ func (m *membership) recv(now int64, r Recv) error {
 		// The copy from another LAN, or a late one: that LAN works.
 		p.heard[r.LAN] = now
 		p.lastAny = now
-		if !p.hearing {
-			m.dirty = true
+		if !has(m.rows[r.LAN], int(hb.Sender)) {
+			m.dirty = true // a LAN came back: maybe a link
 			m.evaluate(now)
 		}
 		return nil
@@ -236,17 +253,23 @@ func (m *membership) recv(now int64, r Recv) error {
 			return err
 		}
 	}
+	if err := m.checkRelay(hb); err != nil {
+		return err
+	}
 	p.heard[r.LAN] = now
 	p.lastAny = now
 	p.inc, p.seq = hb.Incarnation, hb.Seq
 	p.hb = hb
-	if changed {
-		m.maxEpoch = max(m.maxEpoch, hb.Applied)
-		if hb.Target != nil {
-			m.maxEpoch = max(m.maxEpoch, hb.Target.Epoch)
+	info := infoOf(hb)
+	if m.learn(now, &info) {
+		changed = true
+	}
+	for i := range hb.Relay {
+		if e := &hb.Relay[i]; int(e.Node) != m.self && m.learn(now, e) {
+			changed = true
 		}
 	}
-	if changed || !p.hearing {
+	if changed || !has(m.rows[r.LAN], int(hb.Sender)) {
 		m.dirty = true
 		m.evaluate(now)
 	}
@@ -262,6 +285,9 @@ func (m *membership) check(hb *Heartbeat) error {
 	if len(hb.Claims) != len(m.grp) {
 		return fmt.Errorf("core: heartbeat from %s: %d groups, module %s has %d", name, len(hb.Claims), m.cfg.Module.Name, len(m.grp))
 	}
+	if len(hb.Hears) != m.lans {
+		return fmt.Errorf("core: heartbeat from %s: hears on %d LANs, the farm of module %s has %d", name, len(hb.Hears), m.cfg.Module.Name, m.lans)
+	}
 	if t := hb.Target; t != nil {
 		if len(t.Owners) != len(m.grp) {
 			return fmt.Errorf("core: heartbeat from %s: target of %d groups, module %s has %d", name, len(t.Owners), m.cfg.Module.Name, len(m.grp))
@@ -275,6 +301,35 @@ func (m *membership) check(hb *Heartbeat) error {
 		}
 	}
 	return nil
+}
+
+// checkRelay validates the relay entries of a heartbeat before any is learnt:
+// a few comparisons per entry, done for every heartbeat since entries are not
+// part of the content comparison.
+func (m *membership) checkRelay(hb *Heartbeat) error {
+	for i := range hb.Relay {
+		e := &hb.Relay[i]
+		if int(e.Node) >= m.nodes || e.Node == hb.Sender || len(e.Claims) != len(m.grp) || len(e.Hears) != m.lans {
+			return m.relayError(hb, i)
+		}
+	}
+	return nil
+}
+
+func (m *membership) relayError(hb *Heartbeat, i int) error {
+	name := m.cfg.Cluster.Nodes[hb.Sender]
+	e := &hb.Relay[i]
+	switch {
+	case int(e.Node) >= m.nodes:
+		return fmt.Errorf("core: heartbeat from %s: relay entry %d: node index %d out of range (cluster has %d nodes)", name, i, e.Node, m.nodes)
+	case e.Node == hb.Sender:
+		return fmt.Errorf("core: heartbeat from %s: relay entry %d describes the sender itself", name, i)
+	case len(e.Hears) != m.lans:
+		return fmt.Errorf("core: heartbeat from %s: relay entry %d (%s): hears on %d LANs, the farm has %d",
+			name, i, m.cfg.Cluster.Nodes[e.Node], len(e.Hears), m.lans)
+	}
+	return fmt.Errorf("core: heartbeat from %s: relay entry %d (%s): %d groups, module %s has %d",
+		name, i, m.cfg.Cluster.Nodes[e.Node], len(e.Claims), m.cfg.Module.Name, len(m.grp))
 }
 
 // setLocal tells the membership the module's state and whether it should hold buckets.
@@ -318,43 +373,6 @@ func (m *membership) timeout(j int) int64 {
 	return m.slostTicks
 }
 
-// refreshAlive recomputes which peers are heard and alive; it reports a change.
-func (m *membership) refreshAlive(now int64) bool {
-	var alive nodeSet
-	changed := false
-	for j := range m.peers {
-		if j == m.self {
-			continue
-		}
-		p := &m.peers[j]
-		hearing := p.lastAny >= 0 && now-p.lastAny <= m.timeout(j)
-		if hearing != p.hearing {
-			p.hearing = hearing
-			changed = true
-		}
-		p.alive = hearing && p.hb != nil && has(p.hb.Hears, m.self)
-		if p.alive {
-			alive |= 1 << uint(j)
-		}
-	}
-	if alive != m.alive {
-		m.alive = alive
-		changed = true
-	}
-	return changed
-}
-
-// hears is the set of peers heard within their timeout, as advertised.
-func (m *membership) hears() nodeSet {
-	var s nodeSet
-	for j := range m.peers {
-		if j != m.self && m.peers[j].hearing {
-			s |= 1 << uint(j)
-		}
-	}
-	return s
-}
-
 // evaluate runs the protocol on the current view: members, leader, target,
 // claims, then what the driver must see (tables, ARP duty, log lines).
 func (m *membership) evaluate(now int64) {
@@ -380,9 +398,7 @@ func (m *membership) evaluate(now int64) {
 		m.lead()
 		m.follow = m.published
 	} else if leader >= 0 {
-		if t := m.peers[leader].hb.Target; t != nil && (m.follow == nil || t.Epoch > m.follow.Epoch) {
-			m.follow = t
-		}
+		m.followLeader(leader)
 	}
 	m.apply(now)
 	m.setARP(leader == m.self)
@@ -402,9 +418,8 @@ func (m *membership) newsForPeers() bool {
 	if last == nil {
 		return false // the first pulse is near anyway
 	}
-	if last.Member != m.isMember() || last.Applied != m.applied() ||
-		(m.leader == m.self) != (last.Target != nil) || m.leader == m.self && last.Target != m.published {
-		return true
+	if last.Member != m.isMember() || last.Applied != m.applied() || last.Target != m.follow {
+		return true // a follower's new target is news too: it relays it to nodes farther away
 	}
 	for g := range m.claims {
 		for w := range m.claims[g] {
@@ -416,7 +431,7 @@ func (m *membership) newsForPeers() bool {
 	return false
 }
 
-// memberSet is this node (when it is one) and the alive peers advertising Member.
+// memberSet is this node (when it is one) and the peers of its component advertising Member.
 func (m *membership) memberSet() nodeSet {
 	var members nodeSet
 	if m.isMember() {
@@ -424,7 +439,7 @@ func (m *membership) memberSet() nodeSet {
 	}
 	for s := m.alive; s != 0; s &= s - 1 {
 		j := bits.TrailingZeros64(s)
-		if m.peers[j].hb.Member {
+		if m.peers[j].info.Member {
 			members |= 1 << uint(j)
 		}
 	}
@@ -469,7 +484,7 @@ func (m *membership) apply(now int64) {
 	}
 	acked := true
 	for s := m.alive; s != 0; s &= s - 1 {
-		if m.peers[bits.TrailingZeros64(s)].hb.Applied < t.Epoch {
+		if m.peers[bits.TrailingZeros64(s)].info.Applied < t.Epoch {
 			acked = false
 			break
 		}
@@ -483,7 +498,7 @@ func (m *membership) apply(now int64) {
 		if acked {
 			var blocked Bitmap
 			for s := m.alive; s != 0; s &= s - 1 {
-				pc := &m.peers[bits.TrailingZeros64(s)].hb.Claims[g]
+				pc := &m.peers[bits.TrailingZeros64(s)].info.Claims[g]
 				for w := range blocked {
 					blocked[w] |= pc[w]
 				}
@@ -546,6 +561,9 @@ func (m *membership) emit() {
 	if !sameClaims(m.claims, m.sentClaims) {
 		m.sentClaims = append([]Bitmap(nil), m.claims...)
 	}
+	if !sameRows(m.rows, m.sentRows) {
+		m.sentRows = append([]uint64(nil), m.rows...)
+	}
 	m.seq++
 	hb := &Heartbeat{
 		Version:     WireVersion,
@@ -557,12 +575,11 @@ func (m *membership) emit() {
 		Member:      m.isMember(),
 		Leaving:     !m.isMember() && m.claimCount() > 0,
 		Applied:     m.applied(),
-		Hears:       m.hears(),
+		Hears:       m.sentRows,
 		Claims:      m.sentClaims,
+		Target:      m.follow,
 	}
-	if m.leader == m.self {
-		hb.Target = m.published
-	}
+	hb.Relay = m.relayList(hb)
 	m.out.Messages = append(m.out.Messages, Outgoing{LAN: -1, Msg: hb})
 	m.lastSent = hb
 	m.urgent = false
@@ -589,8 +606,8 @@ func (m *membership) status(s *Status) {
 		}
 		p := &m.peers[j]
 		ps := PeerStatus{Name: name, Alive: p.alive, LastHeardTick: append([]int64(nil), p.heard...)}
-		if p.hb != nil {
-			ps.State, ps.Ready = p.hb.State, p.hb.Ready
+		if p.known {
+			ps.State, ps.Ready = p.info.State, p.info.Ready
 		}
 		s.Peers = append(s.Peers, ps)
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -287,4 +288,98 @@ func (tn *testNet) hasLog(i int, text string) bool {
 		}
 	}
 	return false
+}
+
+// cutPair cuts every LAN between nodes i and j, both ways: a partial cut
+// that leaves both connected to the others.
+func (tn *testNet) cutPair(i, j int) {
+	for l := range tn.cut {
+		tn.cut[l][i][j], tn.cut[l][j][i] = true, true
+	}
+}
+
+// linked reports whether some LAN carries heartbeats both ways between i and j.
+func (tn *testNet) linked(i, j int) bool {
+	for l := range tn.cut {
+		if !tn.cut[l][i][j] && !tn.cut[l][j][i] {
+			return true
+		}
+	}
+	return false
+}
+
+// components is SPEC §5's components of the running nodes: the transitive
+// closure of two-way links, each in ascending node order.
+func (tn *testNet) components() [][]int {
+	comp := make([]int, len(tn.nodes))
+	for i := range comp {
+		comp[i] = -1
+	}
+	var out [][]int
+	for i, tnode := range tn.nodes {
+		if !tnode.running || comp[i] >= 0 {
+			continue
+		}
+		c := []int{i}
+		comp[i] = len(out)
+		for k := 0; k < len(c); k++ {
+			for j, other := range tn.nodes {
+				if other.running && comp[j] < 0 && tn.linked(c[k], j) {
+					comp[j] = len(out)
+					c = append(c, j)
+				}
+			}
+		}
+		slices.Sort(c)
+		out = append(out, c)
+	}
+	return out
+}
+
+// checkComponents asserts INV-1..3 in every component, whether or not its
+// nodes all hear each other: nodes that are not UP members claim nothing;
+// the members of a component claim every bucket exactly once, each within ±1
+// of its equal share; exactly one of them holds the ARP duty; every node of
+// the component names the same leader and shows the claims as its table.
+func (tn *testNet) checkComponents(what string) {
+	tn.t.Helper()
+	for _, comp := range tn.components() {
+		var up []int
+		for _, i := range comp {
+			l := tn.nodes[i].local
+			if l.State == StateUp && l.Member {
+				up = append(up, i)
+			} else if tn.count(i) != 0 {
+				tn.t.Fatalf("%s: tick %d: node%d (%+v) claims %d buckets", what, tn.ticks, i+1, l, tn.count(i))
+			}
+		}
+		if len(up) == 0 {
+			continue
+		}
+		o := tn.owners(up)
+		for b, x := range o {
+			if x == NoOwner {
+				tn.t.Fatalf("%s: tick %d: bucket %d unclaimed in component %v", what, tn.ticks, b, comp)
+			}
+		}
+		holders := 0
+		leader := tn.cl.Nodes[up[0]]
+		for _, i := range comp {
+			if c := tn.count(i); slices.Contains(up, i) && (c < Buckets/len(up) || c > (Buckets+len(up)-1)/len(up)) {
+				tn.t.Fatalf("%s: tick %d: node%d has %d buckets, %d members in component %v", what, tn.ticks, i+1, c, len(up), comp)
+			}
+			if tn.nodes[i].arp {
+				holders++
+			}
+			if st := tn.nodes[i].n.Status(); st.Leader != leader {
+				tn.t.Fatalf("%s: tick %d: node%d follows leader %q, component %v has %s", what, tn.ticks, i+1, st.Leader, comp, leader)
+			}
+			if tn.nodes[i].table != o {
+				tn.t.Fatalf("%s: tick %d: node%d's owner table differs from the claims of component %v", what, tn.ticks, i+1, comp)
+			}
+		}
+		if holders != 1 {
+			tn.t.Fatalf("%s: tick %d: %d ARP holders in component %v", what, tn.ticks, holders, comp)
+		}
+	}
 }

@@ -399,7 +399,7 @@ func TestMembershipLeaveBoundedNoProgress(t *testing.T) {
 	feed := func() {
 		seq++
 		hb := &Heartbeat{Version: WireVersion, Sender: 0, Incarnation: 1, Seq: seq, State: StateUp, Ready: true,
-			Member: true, Applied: tgt.Epoch, Hears: 1 << 1, Claims: peerClaims, Target: &tgt}
+			Member: true, Applied: tgt.Epoch, Hears: []uint64{1 << 1}, Claims: peerClaims, Target: &tgt}
 		if err := n.Step(Recv{LAN: 0, Msg: hb}); err != nil {
 			t.Fatal(err)
 		}
@@ -471,7 +471,7 @@ func TestMembershipDeterministic(t *testing.T) {
 func TestMembershipRecvErrors(t *testing.T) {
 	tn := newTestNet(t, 2, 2, nil)
 	n := tn.nodes[0].n
-	good := &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1)}
+	good := &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2)}
 	for _, tc := range []struct {
 		name string
 		r    Recv
@@ -482,7 +482,16 @@ func TestMembershipRecvErrors(t *testing.T) {
 		{"sender", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 7}}, "sender index 7"},
 		{"groups", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1}}, "0 groups"},
 		{"version", Recv{LAN: 0, Msg: &Heartbeat{Version: 9, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1)}}, "version 9"},
-		{"owner", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1),
+		{"hears", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1)}}, "hears on 0 LANs"},
+		{"relay", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2),
+			Relay: []PeerInfo{{Node: 0, Claims: make([]Bitmap, 1), Hears: make([]uint64, 1)}}}}, "relay entry 0 (node1): hears on 1 LANs"},
+		{"relay self", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2),
+			Relay: []PeerInfo{{Node: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2)}}}}, "describes the sender itself"},
+		{"relay node", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2),
+			Relay: []PeerInfo{{Node: 9, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2)}}}}, "node index 9 out of range"},
+		{"relay groups", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2),
+			Relay: []PeerInfo{{Node: 0, Hears: make([]uint64, 2)}}}}, "0 groups"},
+		{"owner", Recv{LAN: 0, Msg: &Heartbeat{Version: WireVersion, Sender: 1, Incarnation: 9, Seq: 1, Claims: make([]Bitmap, 1), Hears: make([]uint64, 2),
 			Target: &Target{Epoch: 1, Owners: [][Buckets]uint8{{5: 7}}}}}, "owner index 7"},
 	} {
 		err := n.Step(tc.r)

@@ -7,11 +7,11 @@ import (
 )
 
 // What the driver sees of the membership: the owner table of every group as
-// this node knows it (its own claims and those heard from alive peers), and
+// this node knows it (its own claims and those of its component's peers), and
 // the module log lines an administrator greps for.
 
 // updateViews recomputes each group's owner table and emits those that changed.
-// This node's own claims win; then alive peers in index order, so a transient
+// This node's own claims win; then its component's peers in index order, so a transient
 // double claim shows one owner deterministically.
 func (m *membership) updateViews() {
 	for g := range m.grp {
@@ -22,7 +22,7 @@ func (m *membership) updateViews() {
 		fillOwner(v, &m.claims[g], uint8(m.self))
 		for s := m.alive; s != 0; s &= s - 1 {
 			j := bits.TrailingZeros64(s)
-			fillOwner(v, &m.peers[j].hb.Claims[g], uint8(j))
+			fillOwner(v, &m.peers[j].info.Claims[g], uint8(j))
 		}
 		if *v == m.view[g] {
 			continue
