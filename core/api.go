@@ -220,7 +220,7 @@ func (g GroupStatus) Share() int { return (g.Owned.Count()*100 + Buckets/2) / Bu
 // PeerStatus is what this node knows of another node.
 type PeerStatus struct {
 	Name          string
-	Alive         bool  // heard within the timeout on some LAN
+	Alive         bool  // in this node's component: heard directly or through a relay within the timeout
 	State         State // last advertised
 	Ready         bool
 	LastHeardTick []int64 // per LAN of <farm>, -1 = never

@@ -134,14 +134,21 @@ func genScenario(seed uint64, o FuzzOptions) (*Scenario, bool, LinkOptions, stri
 	node := func() string { return cl.Nodes[r.intn(nNodes)] }
 	lan := func() string { return cl.LANs[r.intn(nLANs)] }
 	partition := func() string {
-		// Every node in one of two non-empty sides: a clean split.
+		// Usually every node in one of two non-empty sides (a clean split);
+		// sometimes a partial one: nodes left out stay connected to both
+		// sides, so the component holds two nodes that hear each other only
+		// through a third, which the relay must make act as one farm.
 		perm := make([]string, nNodes)
 		copy(perm, cl.Nodes)
 		for i := len(perm) - 1; i > 0; i-- {
 			j := r.intn(i + 1)
 			perm[i], perm[j] = perm[j], perm[i]
 		}
-		k := 1 + r.intn(nNodes-1)
+		if nNodes >= 3 && r.chance(0.3) {
+			left := 1 + r.intn(nNodes-2) // at least two nodes stay on the sides
+			perm = perm[:nNodes-left]
+		}
+		k := 1 + r.intn(len(perm)-1)
 		return strings.Join(perm[:k], ",") + "|" + strings.Join(perm[k:], ",")
 	}
 	t := int64(3000)
