@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vipfarm/vipfarm/sim/report"
 )
 
 // Exit codes of farmsim.
@@ -20,7 +23,7 @@ const (
 )
 
 const usage = `usage:
-  farmsim run SCENARIO.yaml... [--seed N] [--trace FILE.jsonl] [--json] [--wire] [-v]
+  farmsim run SCENARIO.yaml... [--seed N] [--trace FILE.jsonl] [--report FILE.html] [--json] [--wire] [-v]
         [--delay D] [--jitter D] [--loss PCT] [--dup PCT] [--reorder PCT] [--reorder-window D]
   farmsim fuzz [--seeds N] [--nodes 2..5] [--duration 60s] [--seed N] [--wire auto|on|off] [--actions start,stop,...] [--out DIR] [-v]
 `
@@ -65,6 +68,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	seed := fs.String("seed", "", "root seed (overrides the scenario's)")
 	tracePath := fs.String("trace", "", "write the JSON Lines trace to this file")
+	reportPath := fs.String("report", "", "write a self-contained HTML report (timelines, shares, violations) to this file")
 	jsonOut := fs.Bool("json", false, "write the JSON Lines trace to stdout instead of the timeline")
 	wire := fs.Bool("wire", false, "round-trip every heartbeat through the wire codec")
 	verbose := fs.Bool("v", false, "timeline shows scripts, ARP duty and module log lines")
@@ -115,6 +119,17 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			opts.Trace = f
 		}
 	}
+	// The report is drawn from the very trace the run writes, so it shows
+	// exactly what a trace reader would see.
+	var traceBuf *bytes.Buffer
+	if *reportPath != "" {
+		traceBuf = new(bytes.Buffer)
+		if opts.Trace != nil {
+			opts.Trace = io.MultiWriter(opts.Trace, traceBuf)
+		} else {
+			opts.Trace = traceBuf
+		}
+	}
 	// Load every scenario first: bad input anywhere fails before any run.
 	var scs []*Scenario
 	for _, p := range files {
@@ -146,7 +161,26 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 				sc.Name, res.Seed, len(res.Violations)+res.CoreErrors, res.FailedExpects, res.Expects, sc.Path, res.Seed, wireFlag(opts.Wire))
 		}
 	}
+	if traceBuf != nil {
+		if err := writeReport(*reportPath, scs, traceBuf); err != nil {
+			fmt.Fprintf(stderr, "farmsim run: --report: %v\n", err)
+			return ExitBadInput
+		}
+	}
 	return code
+}
+
+// writeReport renders the runs' trace as one HTML page.
+func writeReport(path string, scs []*Scenario, trace *bytes.Buffer) error {
+	names := make([]string, len(scs))
+	for i, sc := range scs {
+		names[i] = sc.Name
+	}
+	var page bytes.Buffer
+	if err := report.Write(&page, strings.Join(names, ", "), trace); err != nil {
+		return err
+	}
+	return os.WriteFile(path, page.Bytes(), 0o644)
 }
 
 func wireFlag(w bool) string {
