@@ -57,9 +57,32 @@ func TestDuplicateProbe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The moved link comes up asynchronously: wait for this side's
+		// carrier, then give the probe a few tries, so a loaded machine
+		// does not turn a slow link-up into a failure.
+		waitOperUp(t, p.A.Attrs().Name)
 		mac, dup := duplicate(vipAddr, time.Second)
+		for try := 0; try < 4 && !dup; try++ {
+			mac, dup = duplicate(vipAddr, time.Second)
+		}
 		if !dup || mac.String() != b.Attrs().HardwareAddr.String() {
 			t.Fatalf("duplicate %v %s, want the other host's %s", dup, mac, b.Attrs().HardwareAddr)
 		}
 	})
+}
+
+// waitOperUp polls until the link's operational state is up (bounded).
+func waitOperUp(t *testing.T, name string) {
+	t.Helper()
+	for range 100 {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("link %s never came up", name)
 }
