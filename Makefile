@@ -42,13 +42,22 @@ demo:
 generate:
 	$(GO) generate ./dataplane/...
 
-## bench: Go benchmarks (core, simulator, XDP decision cost)
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./core/ ./sim/... ./dataplane/...
+## bench: Go benchmarks (core, simulator, XDP decision cost), then — as root —
+## the lab figures of SPEC §9 on a lab of its own (farmlab bench --json)
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./core/ ./sim/ ./dataplane/...
+	@if [ "$$(id -u)" = 0 ]; then \
+		$(BIN)/farmlab down --prefix vf-bench --state /run/vf-bench >/dev/null 2>&1; \
+		$(BIN)/farmlab up --nodes 3 --prefix vf-bench --state /run/vf-bench && \
+		$(BIN)/farmlab bench --json --prefix vf-bench --state /run/vf-bench; rc=$$?; \
+		$(BIN)/farmlab down --prefix vf-bench --state /run/vf-bench; exit $$rc; \
+	else echo "bench: lab figures skipped: farmlab needs root (network namespaces, XDP)"; fi
 
-## lab: the network-namespace lab (not built yet)
-lab:
-	@echo "make lab: farmlab is not built yet (issue: farmlab); nothing to run" >&2; exit 2
+## lab: a 3-node lab with real farmd's and clients (root); `bin/farmlab down` removes it
+lab: build
+	@[ "$$(id -u)" = 0 ] || { echo "make lab: needs root (network namespaces, XDP)" >&2; exit 2; }
+	$(BIN)/farmlab up --nodes 3
+	$(BIN)/farmlab status
 
 install: build
 	install -d $(DESTDIR)/usr/local/sbin
