@@ -94,6 +94,9 @@ func startTestDaemon(t *testing.T, node, port string) *testDaemon {
 	})
 	waitFor(t, "control socket", func() bool { _, err := os.Stat(filepath.Join(td.state, "farmd.sock")); return err == nil })
 	waitFor(t, "admin HTTP", func() bool { return d.AdminAddr() != "" })
+	// The control socket answers before the modules' runners exist; a
+	// request in between gets "no such module".
+	waitFor(t, "module AM", func() bool { return len(d.Modules()) > 0 })
 	return td
 }
 

@@ -117,10 +117,39 @@ func TestDutiesDriveTheDataplane(t *testing.T) {
 		if ok, _ := vip.Present(netip.MustParseAddr("198.18.70.100")); !ok {
 			t.Error("VIP not added")
 		}
-		d.setHolder(false)
+		if !hasAddr(t, p.A.Attrs().Name, "198.18.70.100/24") {
+			t.Error("the ARP holder's VIP is not on the interface")
+		}
+		// Losing the ARP duty parks the VIP on lo (XDP mode too): still
+		// local for the node's buckets, never the source of its NS/ARP.
+		if err := d.setHolder(false); err != nil {
+			t.Fatal(err)
+		}
+		if hasAddr(t, p.A.Attrs().Name, "198.18.70.100/24") || !hasAddr(t, "lo", "198.18.70.100/32") {
+			t.Error("a non-holder's VIP is not on lo only")
+		}
 		d.setVIP(false)
 		if ok, _ := vip.Present(netip.MustParseAddr("198.18.70.100")); ok {
 			t.Error("VIP not removed")
 		}
 	})
+}
+
+// hasAddr reports whether link name carries cidr.
+func hasAddr(t *testing.T, name, cidr string) bool {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.IPNet.String() == cidr {
+			return true
+		}
+	}
+	return false
 }

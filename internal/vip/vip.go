@@ -1,15 +1,31 @@
 // Package vip puts a module's virtual addresses on and off the host with
 // netlink, and keeps non-holders quiet about them.
 //
-// In the normal (XDP) mode every UP node carries the VIPs as aliases of the
-// VIP interface — each node must accept its own buckets' packets — and the
-// XDP program lets ARP requests / neighbour solicitations through only on
-// the ARP holder. In the explicit no-XDP mode nothing gates ARP, so only the
-// holder carries the VIPs on the interface and the other UP nodes carry them
-// on the loopback (the classic direct-routing trick): they still accept
-// packets for the VIP but never answer ARP for it. In both modes the VIP
-// interface gets arp_ignore=1 and arp_announce=2, so the kernel never uses a
-// VIP as the sender of its own ARP requests.
+// Every UP node must accept the packets of its own buckets, so every UP
+// node carries the VIPs — but only the ARP holder carries them on the VIP
+// interface; the other UP nodes carry them on the loopback (the classic
+// direct-routing trick), in XDP mode as in the explicit no-XDP mode. An
+// address on lo is still local (packets to it are accepted from any
+// interface), yet it is not an address *of the LAN interface*, and that is
+// what keeps a non-holder from ever claiming the VIP on the LAN:
+//
+//   - IPv6: when a node answers a client from the VIP and must resolve the
+//     client, Linux (ndisc_solicit) uses the triggering packet's source as
+//     the NS source if it is an address of the outgoing device, with the
+//     node's MAC in the source link-layer option; the client then points
+//     the VIP at that node (RFC 4861 §7.2.3). With the VIP on lo the NS
+//     leaves from the node's link-local address instead. The kernel also
+//     answers NS only for addresses of the receiving device.
+//   - IPv4: arp_ignore=1 (answer only for addresses of the receiving
+//     interface) and arp_announce=2 (send our own ARP requests from the
+//     interface's address in the target's subnet, never from the packet's
+//     source — which with arp_announce=0 could be a VIP, even one on lo) on
+//     the VIP interface do the same for ARP.
+//
+// The XDP program gates ARP requests and NS for the VIPs too; the
+// placement does not rely on it (a killed farmd's program goes away).
+// Moving the duty adds the VIP where it goes before removing it from where
+// it was, so a node never lacks a VIP it serves.
 package vip
 
 import (
@@ -37,7 +53,10 @@ type Iface struct {
 
 // Manager adds and removes one module's VIPs.
 type Manager struct {
-	Ifaces    []Iface
+	Ifaces []Iface
+	// NoXDP records the explicit no-XDP mode. The placement is the same in
+	// both modes (holder on the interface, the others on lo); only the
+	// mode's log lines and docs differ.
 	NoXDP     bool
 	open      bool
 	holder    bool
@@ -121,7 +140,8 @@ func prefixesOf(l netlink.Link) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Open puts the VIPs on the host; holder tells where they go in no-XDP mode.
+// Open puts the VIPs on the host: on the VIP interface when holder, else on
+// the loopback.
 func (m *Manager) Open(holder bool) error {
 	var errs []error
 	for _, it := range m.Ifaces {
@@ -134,14 +154,14 @@ func (m *Manager) Open(holder bool) error {
 	return errors.Join(errs...)
 }
 
-// SetHolder moves the VIPs between the interface and the loopback in
-// no-XDP mode; in XDP mode the placement never depends on the holder.
+// SetHolder moves the VIPs between the loopback and the interface when the
+// ARP duty changes (Ready.ARPHolder).
 func (m *Manager) SetHolder(holder bool) error {
 	if m.holder == holder {
 		return nil
 	}
 	m.holder = holder
-	if !m.open || !m.NoXDP {
+	if !m.open {
 		return nil
 	}
 	return m.place()
@@ -176,7 +196,6 @@ func (m *Manager) place() error {
 		return fmt.Errorf("loopback: %w", err)
 	}
 	var errs []error
-	onLink := !m.NoXDP || m.holder
 	for _, it := range m.Ifaces {
 		l, err := netlink.LinkByIndex(it.Index)
 		if err != nil {
@@ -184,11 +203,22 @@ func (m *Manager) place() error {
 			continue
 		}
 		for _, p := range it.Addrs {
+			// Add first, remove second: the VIP stays local throughout, so
+			// established flows and the node's buckets never see it vanish.
+			// A failed add leaves the old place alone.
 			host := netip.PrefixFrom(p.Addr(), p.Addr().BitLen())
-			if onLink {
-				errs = append(errs, add(l, p), del(lo, host))
+			if m.holder {
+				if err := add(l, p); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				errs = append(errs, del(lo, host))
 			} else {
-				errs = append(errs, del(l, p), add(lo, host))
+				if err := add(lo, host); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				errs = append(errs, del(l, p))
 			}
 		}
 	}

@@ -43,10 +43,11 @@ func TestOpenCloseXDPMode(t *testing.T) {
 		if len(m.Ifaces) != 1 || m.Ifaces[0].Name != "vf-h6-a" || m.Ifaces[0].Addrs[0].String() != "198.18.70.100/24" {
 			t.Fatalf("resolved %+v", m.Ifaces)
 		}
-		if err := m.Open(false); err != nil {
+		if err := m.Open(true); err != nil {
 			t.Fatal(err)
 		}
-		// Every UP node carries the VIP on the interface in XDP mode, holder or not.
+		// The ARP holder carries the VIP on the interface (the others on lo:
+		// TestNonHolderNeverSolicitsFromTheVIP).
 		if got := addrsOf(t, "vf-h6-a"); !strings.Contains(got, "198.18.70.100/24") {
 			t.Errorf("VIP not on the interface: %s", got)
 		}
@@ -59,7 +60,7 @@ func TestOpenCloseXDPMode(t *testing.T) {
 		if ok, err := Present(netip.MustParseAddr("198.18.70.100")); !ok || err != nil {
 			t.Errorf("Present: %v %v", ok, err)
 		}
-		if err := m.Open(false); err != nil {
+		if err := m.Open(true); err != nil {
 			t.Errorf("opening twice: %v", err)
 		}
 		if err := m.Close(); err != nil {
