@@ -44,6 +44,16 @@ type peer struct {
 	advTick int64
 	fresh   bool // info advanced within the node's timeout at the last refresh
 	alive   bool // in this node's component (reachable over two-way links)
+
+	// A node that restarts hears nobody for its first pulse, so taken
+	// literally its new rows would cut every path through it at once — two
+	// nodes linked only through a relay that merely restarted would split
+	// for a moment and each claim everything. Until bootUntil its rows
+	// are read together with those of its previous incarnation (bootRows):
+	// a link through it then ends by the same timeout as any other.
+	bootRows  []uint64
+	bootUntil int64
+	effRows   []uint64 // scratch for rowsOf
 }
 
 // groupInfo is one load-balancing group as the membership sees it.
@@ -168,6 +178,9 @@ func newMembership(cfg *Config, self int, out *Ready) (*membership, error) {
 			p.heard[l] = -1
 		}
 		p.lastAny = -1
+		p.bootRows = make([]uint64, m.lans)
+		p.effRows = make([]uint64, m.lans)
+		p.bootUntil = -1
 	}
 	m.nextPulse = 1
 	m.graceEnd = 1 + m.slostTicks

@@ -406,3 +406,30 @@ func TestRelayTrimmedToMaxLen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A relay that restarts (crash and immediate reboot: its process is back
+// before anyone's timeout) hears nobody for its first pulse. The two ends it
+// links must not split for that moment — each would claim everything and
+// the merge would reshuffle buckets between them (INV-4: only the restarted
+// node's buckets may move). Found by farmsim fuzz seed 4216.
+func TestRelayRestartKeepsTheEndsTogether(t *testing.T) {
+	tn := newTestNet(t, 3, 2, nil)
+	tn.cutPair(0, 2)
+	tn.startAll()
+	before := tn.owners([]int{0, 1, 2})
+	tn.crash(1)
+	tn.boot(1)
+	for range 300 { // 3 s, checked every tick
+		tn.tick()
+		if c0, c2 := tn.count(0), tn.count(2); c0+c2 > Buckets {
+			t.Fatalf("the ends split while the relay restarted: node1 %d + node3 %d buckets", c0, c2)
+		}
+	}
+	after := tn.owners([]int{0, 1, 2})
+	for b := range before {
+		if before[b] != 1 && after[b] != before[b] {
+			t.Fatalf("bucket %d moved from node%d to node%d, neither of them the restarted relay", b, before[b]+1, after[b]+1)
+		}
+	}
+	tn.checkComponents("after the relay restarted")
+}

@@ -37,6 +37,15 @@ func (m *membership) learn(now int64, e *PeerInfo) bool {
 		return false
 	}
 	k.advTick = now
+	if k.known && e.Incarnation > k.info.Incarnation {
+		copy(k.bootRows, k.info.Hears)
+		if now <= k.bootUntil { // restarted again within the grace: keep the older rows too
+			for l := range k.bootRows {
+				k.bootRows[l] |= k.effRows[l]
+			}
+		}
+		k.bootUntil = now + m.timeout(int(e.Node))
+	}
 	if k.known && sameInfo(&k.info, e) {
 		k.info.Seq = e.Seq
 		return !k.fresh
@@ -62,6 +71,20 @@ func (m *membership) mustForward(j int) bool {
 		}
 	}
 	return false
+}
+
+// rowsOf is node j's adjacency rows as the component view reads them: its
+// latest, joined for a timeout after a restart by its previous
+// incarnation's (see peer.bootRows).
+func (m *membership) rowsOf(j int, now int64) []uint64 {
+	p := &m.peers[j]
+	if now > p.bootUntil {
+		return p.info.Hears
+	}
+	for l := range p.effRows {
+		p.effRows[l] = p.info.Hears[l] | p.bootRows[l]
+	}
+	return p.effRows
 }
 
 // refreshAlive recomputes which peers are heard on which LAN, fresh, linked
@@ -95,7 +118,7 @@ func (m *membership) refreshAlive(now int64) bool {
 	var direct nodeSet
 	for s := hearsAny(m.rows); s != 0; s &= s - 1 {
 		j := bits.TrailingZeros64(s)
-		if p := &m.peers[j]; p.fresh && linkedVia(m.rows, p.info.Hears, m.self, j) {
+		if p := &m.peers[j]; p.fresh && linkedVia(m.rows, m.rowsOf(j, now), m.self, j) {
 			direct |= 1 << uint(j)
 		}
 	}
@@ -107,10 +130,10 @@ func (m *membership) refreshAlive(now int64) bool {
 	for frontier != 0 {
 		j := bits.TrailingZeros64(frontier)
 		frontier &= frontier - 1
-		pj := &m.peers[j]
-		for s := hearsAny(pj.info.Hears) & nodes &^ reach &^ (1 << uint(m.self)); s != 0; s &= s - 1 {
+		rj := m.rowsOf(j, now)
+		for s := hearsAny(rj) & nodes &^ reach &^ (1 << uint(m.self)); s != 0; s &= s - 1 {
 			k := bits.TrailingZeros64(s)
-			if pk := &m.peers[k]; pk.fresh && linkedVia(pj.info.Hears, pk.info.Hears, j, k) {
+			if pk := &m.peers[k]; pk.fresh && linkedVia(rj, m.rowsOf(k, now), j, k) {
 				reach |= 1 << uint(k)
 				frontier |= 1 << uint(k)
 			}
