@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net"
 	"os"
@@ -23,26 +21,12 @@ import (
 func TestFarm(t *testing.T) {
 	needRoot(t)
 	binaries(t)
-	buildLab(t)
-	root := t.TempDir()
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	key := []byte(hex.EncodeToString(raw) + "\n")
-	var f [2]*farmd
-	for i := range nodes {
-		writeHome(t, filepath.Join(root, nodes[i].name, "home"), key)
-		f[i] = startFarmd(t, i, root)
-	}
+	l := buildLab(t)
+	key := newKey()
+	f := startFarm(t, t.TempDir(), key, labHome, l.farmds)
 
 	// Both modules start on command and split the 256 buckets.
-	for i := range f {
-		if code, out := f[i].farmctl("-m", "AM", "start"); code != 0 {
-			t.Fatalf("farmctl start on %s: %d %s", f[i].name, code, out)
-		}
-	}
-	for i := range f {
-		f[i].waitState(15*time.Second, "UP", true, 128)
-	}
+	startModules(t, f)
 	m := f[0].module()
 	if len(m.Peers) != 1 || !m.Peers[0].Alive || len(m.Peers[0].LastHeartbeatMs) != 2 ||
 		m.Peers[0].LastHeartbeatMs["default"] < 0 || m.Peers[0].LastHeartbeatMs["private"] < 0 {
@@ -64,14 +48,14 @@ func TestFarm(t *testing.T) {
 	// carries it on lo (it accepts its buckets but is no neighbour for it).
 	holders := 0
 	for i := range f {
-		where, want := "eth0", vipAddr+"/24"
+		where, bits := "eth0", 24
 		if f[i].module().ARPHolder {
 			holders++
 		} else {
-			where, want = "lo", vipAddr+"/32"
+			where, bits = "lo", 32
 		}
-		if out := sh(t, "ip", "-n", f[i].ns, "addr", "show", "dev", where); !strings.Contains(out, want) {
-			t.Errorf("%s: VIP not on %s:\n%s", f[i].name, where, out)
+		if addrs := f[i].ns.Addrs(t, where); !hasAddr(addrs, vipAddr, bits) {
+			t.Errorf("%s: VIP not on %s as %s/%d: %v", f[i].name, where, vipAddr, bits, addrs)
 		}
 	}
 	if holders != 1 {
@@ -106,7 +90,7 @@ func TestFarm(t *testing.T) {
 		before := f[1].module().Counters.HeartbeatsRejected["default"]["forged"]
 		// A genuine-looking packet of node1's cluster, sent from node1's
 		// address, but its HMAC made with another key.
-		err := inNS(nodes[0].ns, func() error {
+		err := f[0].ns.Do(func() error {
 			c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(nodes[0].addr0)}, &net.UDPAddr{IP: net.ParseIP(nodes[1].addr0), Port: hbPort})
 			if err != nil {
 				return err
@@ -146,8 +130,8 @@ func TestFarm(t *testing.T) {
 		if code, body := f[1].http("GET", "/var/modules/AM/ready.txt", ""); code != 404 || body != "NOT FOUND" {
 			t.Errorf("ready.txt of a stopped module: %d %q", code, body)
 		}
-		if out := sh(t, "ip", "-n", f[1].ns, "addr", "show"); strings.Contains(out, vipAddr) {
-			t.Errorf("stopped node still has the VIP:\n%s", out)
+		if addrs := f[1].ns.Addrs(t, ""); hasAddr(addrs, vipAddr, -1) {
+			t.Errorf("stopped node still has the VIP: %v", addrs)
 		}
 		if c := f[1].calls(); !strings.Contains(c, "stop_both UP STOP stop") || !strings.Contains(c, "poststop UP STOP stop") {
 			t.Errorf("stop scripts: %q", c)
@@ -207,8 +191,8 @@ func TestFarm(t *testing.T) {
 		if c := f[0].calls(); !strings.Contains(c, "stop_both UP STOP stop") {
 			t.Errorf("no stop_both at shutdown: %q", c)
 		}
-		if out := sh(t, "ip", "-n", f[0].ns, "addr", "show"); strings.Contains(out, vipAddr) {
-			t.Errorf("VIP left after shutdown:\n%s", out)
+		if addrs := f[0].ns.Addrs(t, ""); hasAddr(addrs, vipAddr, -1) {
+			t.Errorf("VIP left after shutdown: %v", addrs)
 		}
 		if _, err := os.Stat(f[0].socket); err == nil {
 			t.Errorf("control socket left behind")

@@ -1,32 +1,24 @@
 package main_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
+	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
+	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
-	"github.com/vipfarm/vipfarm/internal/view"
+	"github.com/vipfarm/vipfarm/dataplane"
+	"github.com/vipfarm/vipfarm/internal/nstest"
 )
 
 // The lab of these tests: a switch namespace with one bridge per LAN and two
 // node namespaces, each with one veth per LAN. Names start with vf-h6-,
 // addresses are in 198.18.60.0/24 (LAN default) and 198.18.61.0/24 (LAN
-// private); the VIP is 198.18.60.100.
+// private); the VIP is 198.18.60.100. It is built with netlink and setns
+// only: no ip command.
 
 const (
 	nsSwitch = "vf-h6-sw"
@@ -39,90 +31,154 @@ var nodes = []struct{ name, ns, addr0, addr1 string }{
 	{"node2", "vf-h6-n2", "198.18.60.12", "198.18.61.12"},
 }
 
-func sh(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // needRoot skips tests that build namespaces when not root.
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces, veths, bridges and attaches XDP")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command (iproute2)")
-	}
 	if testing.Short() {
 		t.Skip("lab test skipped in -short mode")
 	}
 }
 
-// teardown removes every namespace of the lab (veths and bridges go with them).
-func teardown() {
-	for _, ns := range []string{nsSwitch, nodes[0].ns, nodes[1].ns} {
-		exec.Command("ip", "netns", "del", ns).Run()
-	}
+// lab holds the namespaces of a test's lab; client is nil until a test
+// adds one.
+type lab struct {
+	sw, client *nstest.Named
+	nodes      []*nstest.Named
+	farmds     []launch // how each node runs farmd
 }
 
-func buildLab(t *testing.T) {
+// buildLab makes the IPv4 lab; the namespaces go when the test ends.
+func buildLab(t *testing.T) *lab {
 	t.Helper()
-	teardown()
-	t.Cleanup(teardown)
-	sh(t, "ip", "netns", "add", nsSwitch)
-	sh(t, "ip", "-n", nsSwitch, "link", "set", "lo", "up")
+	l := &lab{sw: nstest.NewNamed(t, nsSwitch)}
 	for lan := range 2 {
-		br := fmt.Sprintf("br%d", lan)
-		sh(t, "ip", "-n", nsSwitch, "link", "add", br, "type", "bridge")
-		sh(t, "ip", "-n", nsSwitch, "link", "set", br, "up")
+		l.sw.AddBridge(t, fmt.Sprintf("br%d", lan), true)
 	}
 	for i, n := range nodes {
-		sh(t, "ip", "netns", "add", n.ns)
-		sh(t, "ip", "-n", n.ns, "link", "set", "lo", "up")
+		ns := nstest.NewNamed(t, n.ns)
+		l.nodes = append(l.nodes, ns)
+		l.farmds = append(l.farmds, launch{name: n.name, ns: ns, admin: n.addr0 + ":9010", stopTimeout: 20 * time.Second})
 		for lan, addr := range []string{n.addr0, n.addr1} {
-			host, port := fmt.Sprintf("eth%d", lan), fmt.Sprintf("p%d-%d", i+1, lan)
-			sh(t, "ip", "-n", nsSwitch, "link", "add", port, "type", "veth", "peer", "name", host, "netns", n.ns)
-			sh(t, "ip", "-n", nsSwitch, "link", "set", port, "master", fmt.Sprintf("br%d", lan))
-			sh(t, "ip", "-n", nsSwitch, "link", "set", port, "up")
-			sh(t, "ip", "-n", n.ns, "addr", "add", addr+"/24", "dev", host)
-			sh(t, "ip", "-n", n.ns, "link", "set", host, "up")
+			host := fmt.Sprintf("eth%d", lan)
+			plug(t, l.sw, fmt.Sprintf("p%d-%d", i+1, lan), fmt.Sprintf("br%d", lan), ns, host)
+			ns.AddAddr(t, host, addr+"/24")
+			ns.Up(t, host)
 		}
 	}
+	return l
 }
 
-// buildBinaries compiles farmd and farmctl once per test binary.
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-func binaries(t *testing.T) string {
+// plug cables host in ns to the bridge br of the switch sw through the
+// switch port port: a veth whose switch end is enslaved and up; the host
+// end is left down for the caller to address.
+func plug(t *testing.T, sw *nstest.Named, port, br string, ns *nstest.Named, host string) {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "vf-h6-bin-")
-		if binErr != nil {
-			return
-		}
-		args := []string{"build", "-o", binDir + "/"}
-		env := append(os.Environ(), "CGO_ENABLED=0")
-		if os.Getenv("VF_FARMD_RACE") != "" { // race-checked daemons for the lab tests
-			args, env = append(args, "-race"), append(os.Environ(), "CGO_ENABLED=1")
-		}
-		cmd := exec.Command("go", append(args, "github.com/vipfarm/vipfarm/cmd/farmd", "github.com/vipfarm/vipfarm/cmd/farmctl")...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	sw.AddVeth(t, port, ns, host)
+	sw.SetMaster(t, port, br)
+	sw.Up(t, port)
+}
+
+// attachPass puts a pass-only XDP program on a switch port until the test
+// ends: XDP_TX frames reach the peer only through a switch port that runs
+// an XDP program itself (NOTES.md).
+func attachPass(t *testing.T, sw *nstest.Named, port string) {
+	t.Helper()
+	idx := sw.Link(t, port).Attrs().Index
+	// The attachment names the port by ifindex, which the kernel resolves
+	// in the calling thread's namespace.
+	var p *dataplane.PassOnly
+	err := sw.Do(func() (err error) { p, err = dataplane.AttachPassOnly(idx, false); return err })
+	if err != nil {
+		t.Fatalf("pass program on %s: %v", port, err)
 	}
-	return binDir
+	t.Cleanup(func() { p.Close() })
+}
+
+// serveName makes ns answer every TCP connection to addr with name and a
+// newline until the test ends: the farm service of the traffic tests.
+func serveName(t *testing.T, ns *nstest.Named, addr, name string) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, ns.Name, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s\n", name)
+			c.Close()
+		}
+	}()
+}
+
+// askFrom connects from the address src in ns to target (host:port) and
+// returns the line the server answered, the whole exchange within timeout.
+func askFrom(ns *nstest.Named, src, target string, timeout time.Duration) (string, error) {
+	var answer string
+	err := ns.Do(func() error {
+		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", target)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeout))
+		answer, err = bufio.NewReader(c).ReadString('\n')
+		answer = strings.TrimSpace(answer)
+		return err
+	})
+	return answer, err
+}
+
+// firstAnswers asks every client address (through ask) until each has
+// been answered once or within has passed, and returns who answered each;
+// each, when not nil, is called after every first answer.
+func firstAnswers(ask func(client string) (string, error), clients []string, within time.Duration, each func(client, who string)) map[string]string {
+	served := map[string]string{}
+	deadline := time.Now().Add(within)
+	for len(served) < len(clients) && time.Now().Before(deadline) {
+		for _, c := range clients {
+			if _, ok := served[c]; ok {
+				continue
+			}
+			who, err := ask(c)
+			if err != nil {
+				continue
+			}
+			served[c] = who
+			if each != nil {
+				each(c, who)
+			}
+		}
+	}
+	return served
+}
+
+// perNode counts the clients each node served.
+func perNode(served map[string]string) map[string]int {
+	count := map[string]int{}
+	for _, who := range served {
+		count[who]++
+	}
+	return count
+}
+
+// hasAddr says whether addrs hold ip with a prefix of bits (-1: any).
+func hasAddr(addrs []netip.Prefix, ip string, bits int) bool {
+	want := netip.MustParseAddr(ip)
+	for _, p := range addrs {
+		if p.Addr() == want && (bits < 0 || p.Bits() == bits) {
+			return true
+		}
+	}
+	return false
 }
 
 const clusterXML = `<cluster>
@@ -135,10 +191,23 @@ const clusterXML = `<cluster>
 
 // userconfig is the test module: the VIP on eth0, one group, the
 // recording scripts below.
-var userconfig = fmt.Sprintf(`<!DOCTYPE safe>
+var userconfig = moduleConfig(hbPort, vipAddr, []string{"default", "private"}, `  <user nicestoptimeout="10s" forcestoptimeout="10s">
+    <var name="GREETING" value="hello farm"/>
+  </user>
+`)
+
+// moduleConfig is a test module's userconfig.xml: farm heartbeats on port
+// over lans, vip as an alias of the LAN interface, one group balancing TCP
+// 8080 by client address; user is the <user> element ("" for none).
+func moduleConfig(port int, vip string, lans []string, user string) string {
+	var lanXML strings.Builder
+	for _, l := range lans {
+		fmt.Fprintf(&lanXML, `<lan name="%s"/>`, l)
+	}
+	return fmt.Sprintf(`<!DOCTYPE safe>
 <safe>
 <service mode="farm" boot="off">
-  <farm port="%d" pulse="100ms"><lan name="default"/><lan name="private"/></farm>
+  <farm port="%d" pulse="100ms">%s</farm>
   <vip>
     <interface_list>
       <interface check="on">
@@ -151,12 +220,10 @@ var userconfig = fmt.Sprintf(`<!DOCTYPE safe>
       <group name="FarmProto"><rule port="8080" proto="tcp" filter="on_addr"/></group>
     </loadbalancing_list>
   </vip>
-  <user nicestoptimeout="10s" forcestoptimeout="10s">
-    <var name="GREETING" value="hello farm"/>
-  </user>
-</service>
+%s</service>
 </safe>
-`, hbPort, vipAddr)
+`, port, lanXML.String(), vip, user)
+}
 
 // The scripts record their calls in $SAFEUSERVAR/calls; start_both fails
 // (SafeKit's idiom: printe, stop -i start_both, exit 1) while the file
@@ -173,241 +240,13 @@ fi
 exit 0
 `
 
-type farmd struct {
-	t      *testing.T
-	name   string
-	ns     string
-	home   string
-	state  string
-	socket string
-	admin  string
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// writeHome makes a node's configuration directory.
-func writeHome(t *testing.T, dir string, key []byte) {
-	t.Helper()
-	for path, data := range map[string]string{
-		"cluster/cluster.xml":            clusterXML,
-		"modules/AM/conf/userconfig.xml": userconfig,
-		"modules/AM/bin/prestart":        recordScript,
-		"modules/AM/bin/start_both":      startBoth,
-		"modules/AM/bin/stop_both":       recordScript,
-		"modules/AM/bin/poststop":        recordScript,
-	} {
-		p := filepath.Join(dir, path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cluster/key"), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("vf-h6-test-token-0123456789\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-const token = "vf-h6-test-token-0123456789"
-
-// startFarmd runs farmd in node i's namespace.
-func startFarmd(t *testing.T, i int, root string, extra ...string) *farmd {
-	t.Helper()
-	n := nodes[i]
-	bin := binaries(t)
-	f := &farmd{t: t, name: n.name, ns: n.ns, home: filepath.Join(root, n.name, "home"),
-		state: filepath.Join(root, n.name, "state"), admin: n.addr0 + ":9010", log: &syncBuffer{}, exited: make(chan error, 1)}
-	f.socket = filepath.Join(f.state, "farmd.sock")
-	args := append([]string{"netns", "exec", n.ns, filepath.Join(bin, "farmd"), "--home", f.home, "--state", f.state,
-		"--admin", f.admin, "--stop-timeout", "20s"}, extra...)
-	f.cmd = exec.Command("ip", args...)
-	f.cmd.Stdout, f.cmd.Stderr = f.log, f.log
-	if err := f.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { f.exited <- f.cmd.Wait() }()
-	t.Cleanup(func() {
-		if f.cmd.ProcessState == nil {
-			f.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-f.exited:
-			case <-time.After(30 * time.Second):
-				f.cmd.Process.Kill()
-				<-f.exited
-			}
-		}
-		if t.Failed() || os.Getenv("VF_FARMD_LOGS") != "" {
-			t.Logf("farmd %s log:\n%s", f.name, f.log.String())
-		}
-	})
-	// Dial, not stat: a killed farmd leaves its socket file behind.
-	f.waitFor(10*time.Second, "control socket", func() bool {
-		c, err := net.Dial("unix", f.socket)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return f
-}
-
-// farmctl runs farmctl against this farmd and returns its exit code and output.
-func (f *farmd) farmctl(args ...string) (int, string) {
-	cmd := exec.Command(filepath.Join(binaries(f.t), "farmctl"), append([]string{"--socket", f.socket}, args...)...)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		f.t.Fatalf("farmctl: %v", err)
-	}
-	return code, string(out)
-}
-
-func (f *farmd) module() view.Module {
-	f.t.Helper()
-	code, out := f.farmctl("-m", "AM", "--json", "state")
-	if code != 0 {
-		f.t.Fatalf("farmctl state on %s: exit %d: %s", f.name, code, out)
-	}
-	var m view.Module
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		f.t.Fatalf("farmctl state --json: %v\n%s", err, out)
-	}
-	return m
-}
-
-func (f *farmd) waitFor(timeout time.Duration, what string, ok func() bool) {
-	f.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("%s: timed out waiting for %s", f.name, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (f *farmd) waitState(timeout time.Duration, state string, ready bool, share int) view.Module {
-	f.t.Helper()
-	var m view.Module
-	f.waitFor(timeout, fmt.Sprintf("state %s ready=%v share=%d", state, ready, share), func() bool {
-		m = f.module()
-		sh := -1
-		if len(m.Groups) > 0 {
-			sh = m.Groups[0].Buckets
-		}
-		return m.State == state && m.Ready == ready && (share < 0 || sh == share)
-	})
-	return m
-}
-
-// http talks to the admin port inside the node's namespace.
-func (f *farmd) http(method, path, auth string) (int, string) {
-	f.t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(f.ns)}}
-	req, _ := http.NewRequest(method, "http://"+f.admin+path, nil)
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// dialIn returns a dialer whose sockets are created in namespace ns.
-func dialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var conn net.Conn
-		err := inNS(ns, func() error {
-			var err error
-			conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return conn, err
-	}
-}
-
-// inNS runs f on a thread switched into namespace ns; sockets made by f
-// stay in ns.
-func inNS(ns string, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return err
-	}
-	defer netns.Set(orig)
-	return f()
-}
-
-func (f *farmd) calls() string {
-	b, _ := os.ReadFile(filepath.Join(f.state, "modules", "AM", "calls"))
-	return string(b)
-}
-
-func (f *farmd) moduleLog() string {
-	b, _ := os.ReadFile(filepath.Join(f.state, "modules", "AM", "module.log"))
-	return string(b)
-}
-
-func (f *farmd) rss() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", f.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb)
-			return kb * 1024
-		}
-	}
-	return -1
-}
-
-func runQuiet(args ...string) error { return exec.Command(args[0], args[1:]...).Run() }
-
-// TestMain removes the binaries built for the lab tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+// labHome is the configuration of a node of the IPv4 lab (key and token
+// aside).
+var labHome = map[string]string{
+	"cluster/cluster.xml":            clusterXML,
+	"modules/AM/conf/userconfig.xml": userconfig,
+	"modules/AM/bin/prestart":        recordScript,
+	"modules/AM/bin/start_both":      startBoth,
+	"modules/AM/bin/stop_both":       recordScript,
+	"modules/AM/bin/poststop":        recordScript,
 }

@@ -1,23 +1,15 @@
 package main_test
 
 import (
-	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/vipfarm/vipfarm/dataplane"
+	"github.com/vipfarm/vipfarm/internal/nstest"
 )
 
 // The IPv6 VIP lab: a switch namespace with one bridge, two farmd nodes and
@@ -44,161 +36,62 @@ var ndpCluster = fmt.Sprintf(`<cluster>
 </cluster>
 `, ndpNodes[0].addr4, ndpNodes[1].addr4)
 
-var ndpUserconfig = fmt.Sprintf(`<!DOCTYPE safe>
-<safe>
-<service mode="farm" boot="off">
-  <farm port="%d" pulse="100ms"><lan name="default"/></farm>
-  <vip>
-    <interface_list>
-      <interface check="on">
-        <virtual_interface>
-          <virtual_addr addr="%s" where="alias" check="on"/>
-        </virtual_interface>
-      </interface>
-    </interface_list>
-    <loadbalancing_list>
-      <group name="FarmProto"><rule port="8080" proto="tcp" filter="on_addr"/></group>
-    </loadbalancing_list>
-  </vip>
-</service>
-</safe>
-`, ndpPort, ndpVIP)
+var ndpUserconfig = moduleConfig(ndpPort, ndpVIP, []string{"default"}, "")
 
-func ndpTeardown() {
-	for _, ns := range []string{ndpSwitch, ndpClient, ndpNodes[0].ns, ndpNodes[1].ns} {
-		execQuiet("ip", "netns", "del", ns)
-	}
-}
-
-// buildNDPLab makes the namespaces; it returns the nodes' eth0 MACs.
-func buildNDPLab(t *testing.T, clients []string) []net.HardwareAddr {
+// buildNDPLab makes the namespaces, the client with the addresses
+// clients; it returns the lab and the nodes' eth0 MACs.
+func buildNDPLab(t *testing.T, clients []string) (*lab, []net.HardwareAddr) {
 	t.Helper()
-	ndpTeardown()
-	t.Cleanup(ndpTeardown)
-	sh(t, "ip", "netns", "add", ndpSwitch)
-	sh(t, "ip", "-n", ndpSwitch, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
-	sh(t, "ip", "-n", ndpSwitch, "link", "set", "br0", "up")
+	l := &lab{sw: nstest.NewNamed(t, ndpSwitch)}
+	l.sw.AddBridge(t, "br0", false)
 	var macs []net.HardwareAddr
 	for i, n := range ndpNodes {
 		mac := net.HardwareAddr{0x02, 0x10, 0, 0, 0, byte(i + 1)}
 		macs = append(macs, mac)
-		sh(t, "ip", "netns", "add", n.ns)
-		sh(t, "ip", "-n", n.ns, "link", "set", "lo", "up")
-		sh(t, "ip", "-n", ndpSwitch, "link", "add", n.port, "type", "veth", "peer", "name", "eth0", "netns", n.ns)
-		sh(t, "ip", "-n", ndpSwitch, "link", "set", n.port, "master", "br0")
-		sh(t, "ip", "-n", ndpSwitch, "link", "set", n.port, "up")
-		sh(t, "ip", "-n", n.ns, "link", "set", "eth0", "address", mac.String())
-		sh(t, "ip", "-n", n.ns, "addr", "add", n.addr4+"/24", "dev", "eth0")
-		sh(t, "ip", "-n", n.ns, "addr", "add", n.addr6+"/64", "dev", "eth0", "nodad")
-		sh(t, "ip", "-n", n.ns, "link", "set", "eth0", "up")
+		ns := nstest.NewNamed(t, n.ns)
+		l.nodes = append(l.nodes, ns)
+		l.farmds = append(l.farmds, launch{name: n.name, ns: ns, admin: n.addr4 + ":9010", stopTimeout: 10 * time.Second})
+		plug(t, l.sw, n.port, "br0", ns, "eth0")
+		ns.SetMAC(t, "eth0", mac)
+		ns.AddAddr(t, "eth0", n.addr4+"/24")
+		ns.AddAddr(t, "eth0", n.addr6+"/64")
+		ns.Up(t, "eth0")
 		// XDP_TX frames reach the peer only through a switch port that
 		// runs an XDP program itself (NOTES.md).
-		err := inNS(ndpSwitch, func() error {
-			l, err := netlink.LinkByName(n.port)
-			if err != nil {
-				return err
-			}
-			p, err := dataplane.AttachPassOnly(l.Attrs().Index, false)
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { p.Close() })
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("pass program on %s: %v", n.port, err)
-		}
+		attachPass(t, l.sw, n.port)
 	}
-	sh(t, "ip", "netns", "add", ndpClient)
-	sh(t, "ip", "-n", ndpClient, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", ndpSwitch, "link", "add", "pc", "type", "veth", "peer", "name", "eth0", "netns", ndpClient)
-	sh(t, "ip", "-n", ndpSwitch, "link", "set", "pc", "master", "br0")
-	sh(t, "ip", "-n", ndpSwitch, "link", "set", "pc", "up")
+	l.client = nstest.NewNamed(t, ndpClient)
+	plug(t, l.sw, "pc", "br0", l.client, "eth0")
 	for _, c := range clients {
-		sh(t, "ip", "-n", ndpClient, "addr", "add", c+"/64", "dev", "eth0", "nodad")
+		l.client.AddAddr(t, "eth0", c+"/64")
 	}
-	sh(t, "ip", "-n", ndpClient, "link", "set", "eth0", "up")
-	if err := txChecksumOff(ndpClient, "eth0"); err != nil {
+	l.client.Up(t, "eth0")
+	if err := l.client.TxChecksumOff("eth0"); err != nil {
 		t.Fatal(err)
 	}
-	return macs
+	return l, macs
 }
 
-// startNDPFarmd runs farmd in node i's namespace of the NDP lab.
-func startNDPFarmd(t *testing.T, i int, root string, key []byte) *farmd {
-	t.Helper()
-	n := ndpNodes[i]
-	f := &farmd{t: t, name: n.name, ns: n.ns, home: filepath.Join(root, n.name, "home"),
-		state: filepath.Join(root, n.name, "state"), admin: n.addr4 + ":9010", log: &syncBuffer{}, exited: make(chan error, 1)}
-	f.socket = filepath.Join(f.state, "farmd.sock")
-	for path, data := range map[string]string{
-		"cluster/cluster.xml":            ndpCluster,
-		"modules/AM/conf/userconfig.xml": ndpUserconfig,
-		"cluster/key":                    string(key),
-		"admin.token":                    token + "\n",
-	} {
-		p := filepath.Join(f.home, path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.cmd = exec.Command("ip", "netns", "exec", n.ns, filepath.Join(binaries(t), "farmd"), "--home", f.home,
-		"--state", f.state, "--admin", f.admin, "--stop-timeout", "10s")
-	f.cmd.Stdout, f.cmd.Stderr = f.log, f.log
-	if err := f.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { f.exited <- f.cmd.Wait() }()
-	t.Cleanup(func() {
-		if f.cmd.ProcessState == nil {
-			f.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-f.exited:
-			case <-time.After(20 * time.Second):
-				f.cmd.Process.Kill()
-				<-f.exited
-			}
-		}
-		if t.Failed() || os.Getenv("VF_FARMD_LOGS") != "" {
-			t.Logf("farmd %s log:\n%s", f.name, f.log.String())
-		}
-	})
-	f.waitFor(10*time.Second, "control socket", func() bool {
-		c, err := net.Dial("unix", f.socket)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return f
+// ndpHome is the configuration of a node of the NDP lab (key and token
+// aside).
+var ndpHome = map[string]string{
+	"cluster/cluster.xml":            ndpCluster,
+	"modules/AM/conf/userconfig.xml": ndpUserconfig,
 }
 
 // clientVIPNeighbour is the client's neighbour entry for the VIP: its MAC
 // ("" when there is none) and state.
-func clientVIPNeighbour(t *testing.T) (string, string) {
+func clientVIPNeighbour(t *testing.T, client *nstest.Named) (string, string) {
 	t.Helper()
 	mac, state := "", ""
-	err := inNS(ndpClient, func() error {
-		l, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		neigh, err := netlink.NeighList(l.Attrs().Index, netlink.FAMILY_V6)
-		if err != nil {
-			return err
-		}
-		for _, n := range neigh {
-			if a, ok := netip.AddrFromSlice(n.IP); ok && a == netip.MustParseAddr(ndpVIP) {
-				mac, state = n.HardwareAddr.String(), neighState(n.State)
-			}
-		}
-		return nil
-	})
+	neigh, err := client.NL.NeighList(client.Link(t, "eth0").Attrs().Index, netlink.FAMILY_V6)
 	if err != nil {
 		t.Fatalf("client neighbour table: %v", err)
+	}
+	for _, n := range neigh {
+		if a, ok := netip.AddrFromSlice(n.IP); ok && a == netip.MustParseAddr(ndpVIP) {
+			mac, state = n.HardwareAddr.String(), neighState(n.State)
+		}
 	}
 	return mac, state
 }
@@ -230,38 +123,12 @@ func TestIPv6VIPNeighbourIsTheHolder(t *testing.T) {
 	for i := range 16 {
 		clients = append(clients, fmt.Sprintf("fd00:198:18::%x", 0x201+i))
 	}
-	macs := buildNDPLab(t, clients)
-	for _, n := range ndpNodes {
-		var ln net.Listener
-		if err := inNS(n.ns, func() (err error) { ln, err = net.Listen("tcp", "[::]:8080"); return err }); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func(name string) {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "%s\n", name)
-				c.Close()
-			}
-		}(n.name)
+	l, macs := buildNDPLab(t, clients)
+	for i, n := range ndpNodes {
+		serveName(t, l.nodes[i], "[::]:8080", n.name)
 	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	key := []byte(hex.EncodeToString(raw) + "\n")
-	root := t.TempDir()
-	var f [2]*farmd
-	for i := range ndpNodes {
-		f[i] = startNDPFarmd(t, i, root, key)
-		if code, out := f[i].farmctl("-m", "AM", "start"); code != 0 {
-			t.Fatalf("start %s: %s", ndpNodes[i].name, out)
-		}
-	}
-	for i := range f {
-		f[i].waitState(15*time.Second, "UP", true, 128)
-	}
+	f := startFarm(t, t.TempDir(), newKey(), ndpHome, l.farmds)
+	startModules(t, f)
 	holder, other := 0, 1
 	if !f[0].module().ARPHolder {
 		holder, other = 1, 0
@@ -271,52 +138,24 @@ func TestIPv6VIPNeighbourIsTheHolder(t *testing.T) {
 	}
 
 	ask := func(client string) (string, error) {
-		var answer string
-		err := inNS(ndpClient, func() error {
-			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(client)}}
-			c, err := d.Dial("tcp", "["+ndpVIP+"]:8080")
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(time.Second))
-			answer, err = bufio.NewReader(c).ReadString('\n')
-			answer = strings.TrimSpace(answer)
-			return err
-		})
-		return answer, err
+		return askFrom(l.client, client, net.JoinHostPort(ndpVIP, "8080"), time.Second)
 	}
 
 	// Every client address reaches one node; the non-holder serves some of
 	// them, so it has resolved those clients, and after each of its
 	// answers the client still resolves the VIP to the holder.
-	served := map[string]string{}
-	deadline := time.Now().Add(15 * time.Second)
-	for len(served) < len(clients) && time.Now().Before(deadline) {
-		for _, c := range clients {
-			if _, ok := served[c]; ok {
-				continue
-			}
-			who, err := ask(c)
-			if err != nil {
-				continue
-			}
-			served[c] = who
-			if mac, state := clientVIPNeighbour(t); mac != macs[holder].String() {
-				t.Fatalf("after %s served %s the client resolves the VIP to %s (%s), want the holder %s's %s",
-					who, c, mac, state, ndpNodes[holder].name, macs[holder])
-			}
+	served := firstAnswers(ask, clients, 15*time.Second, func(c, who string) {
+		if mac, state := clientVIPNeighbour(t, l.client); mac != macs[holder].String() {
+			t.Fatalf("after %s served %s the client resolves the VIP to %s (%s), want the holder %s's %s",
+				who, c, mac, state, ndpNodes[holder].name, macs[holder])
 		}
-	}
+	})
 	if len(served) != len(clients) {
-		mac, state := clientVIPNeighbour(t)
+		mac, state := clientVIPNeighbour(t, l.client)
 		t.Fatalf("%d of %d client addresses served within 15s: %v; the client resolves the VIP to %s (%s), the holder %s is %s",
 			len(served), len(clients), served, mac, state, ndpNodes[holder].name, macs[holder])
 	}
-	count := map[string]int{}
-	for _, who := range served {
-		count[who]++
-	}
+	count := perNode(served)
 	if count[ndpNodes[other].name] == 0 || count[ndpNodes[holder].name] == 0 {
 		t.Fatalf("IPv6 traffic not spread over both nodes: %v", count)
 	}
@@ -327,21 +166,21 @@ func TestIPv6VIPNeighbourIsTheHolder(t *testing.T) {
 			t.Errorf("client %s: %q %v, first served by %s", c, who, err, served[c])
 		}
 	}
-	if mac, state := clientVIPNeighbour(t); mac != macs[holder].String() {
+	if mac, state := clientVIPNeighbour(t, l.client); mac != macs[holder].String() {
 		t.Fatalf("after two rounds the client resolves the VIP to %s (%s), want the holder's %s", mac, state, macs[holder])
 	}
 	// The non-holder carries the VIP on lo, not on its LAN interface.
-	if out := sh(t, "ip", "-n", ndpNodes[other].ns, "-6", "addr", "show", "dev", "eth0"); strings.Contains(out, ndpVIP) {
-		t.Errorf("non-holder %s has the VIP on eth0:\n%s", ndpNodes[other].name, out)
+	if addrs := l.nodes[other].Addrs(t, "eth0"); hasAddr(addrs, ndpVIP, -1) {
+		t.Errorf("non-holder %s has the VIP on eth0: %v", ndpNodes[other].name, addrs)
 	}
-	if out := sh(t, "ip", "-n", ndpNodes[other].ns, "-6", "addr", "show", "dev", "lo"); !strings.Contains(out, ndpVIP+"/128") {
-		t.Errorf("non-holder %s lacks the VIP on lo:\n%s", ndpNodes[other].name, out)
+	if addrs := l.nodes[other].Addrs(t, "lo"); !hasAddr(addrs, ndpVIP, 128) {
+		t.Errorf("non-holder %s lacks the VIP on lo: %v", ndpNodes[other].name, addrs)
 	}
 
 	// The holder dies as a machine does: cable pulled, farmd killed. The
 	// client stays silent: only the survivor's unsolicited NA can move its
 	// neighbour entry.
-	sh(t, "ip", "-n", ndpSwitch, "link", "set", ndpNodes[holder].port, "down")
+	l.sw.Down(t, ndpNodes[holder].port)
 	f[holder].cmd.Process.Kill()
 	<-f[holder].exited
 	start := time.Now()
@@ -349,13 +188,13 @@ func TestIPv6VIPNeighbourIsTheHolder(t *testing.T) {
 	f[other].waitFor(5*time.Second, "the ARP duty", func() bool { return f[other].module().ARPHolder })
 	took := time.Since(start)
 	f[other].waitFor(5*time.Second, "the client's neighbour entry for the VIP to name the survivor", func() bool {
-		mac, _ := clientVIPNeighbour(t)
+		mac, _ := clientVIPNeighbour(t, l.client)
 		return mac == macs[other].String()
 	})
 	t.Logf("holder killed: survivor took the ARP duty after %s; the client's VIP entry named it %s later",
 		took.Round(10*time.Millisecond), (time.Since(start) - took).Round(10*time.Millisecond))
-	if out := sh(t, "ip", "-n", ndpNodes[other].ns, "-6", "addr", "show", "dev", "eth0"); !strings.Contains(out, ndpVIP+"/64") {
-		t.Errorf("new holder %s lacks the VIP on eth0:\n%s", ndpNodes[other].name, out)
+	if addrs := l.nodes[other].Addrs(t, "eth0"); !hasAddr(addrs, ndpVIP, 64) {
+		t.Errorf("new holder %s lacks the VIP on eth0: %v", ndpNodes[other].name, addrs)
 	}
 	for _, c := range clients {
 		f[other].waitFor(3*time.Second, "client "+c+" served by the survivor", func() bool {

@@ -1,21 +1,11 @@
 package main_test
 
 import (
-	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
-	"github.com/vipfarm/vipfarm/dataplane"
+	"github.com/vipfarm/vipfarm/internal/nstest"
 )
 
 const nsClient = "vf-h6-c1"
@@ -28,116 +18,42 @@ const nsClient = "vf-h6-c1"
 func TestTrafficSpreadsOverNodes(t *testing.T) {
 	needRoot(t)
 	binaries(t)
-	buildLab(t)
-	t.Cleanup(func() { execQuiet("ip", "netns", "del", nsClient) })
+	l := buildLab(t)
 	// The switch ports of the nodes need an XDP program for XDP_TX frames
 	// to be delivered through them (NOTES.md).
 	for i := range nodes {
-		port := fmt.Sprintf("p%d-0", i+1)
-		err := inNS(nsSwitch, func() error {
-			l, err := netlink.LinkByName(port)
-			if err != nil {
-				return err
-			}
-			p, err := dataplane.AttachPassOnly(l.Attrs().Index, false)
-			if err != nil {
-				return err
-			}
-			t.Cleanup(func() { p.Close() })
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("pass program on %s: %v", port, err)
-		}
+		attachPass(t, l.sw, fmt.Sprintf("p%d-0", i+1))
 	}
-	sh(t, "ip", "netns", "add", nsClient)
-	sh(t, "ip", "-n", nsClient, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", nsSwitch, "link", "add", "pc-0", "type", "veth", "peer", "name", "eth0", "netns", nsClient)
-	sh(t, "ip", "-n", nsSwitch, "link", "set", "pc-0", "master", "br0")
-	sh(t, "ip", "-n", nsSwitch, "link", "set", "pc-0", "up")
+	l.client = nstest.NewNamed(t, nsClient)
+	plug(t, l.sw, "pc-0", "br0", l.client, "eth0")
 	var clients []string
 	for i := range 24 {
 		a := fmt.Sprintf("198.18.60.%d", 150+i)
 		clients = append(clients, a)
-		sh(t, "ip", "-n", nsClient, "addr", "add", a+"/24", "dev", "eth0")
+		l.client.AddAddr(t, "eth0", a+"/24")
 	}
-	sh(t, "ip", "-n", nsClient, "link", "set", "eth0", "up")
-	if err := txChecksumOff(nsClient, "eth0"); err != nil {
+	l.client.Up(t, "eth0")
+	if err := l.client.TxChecksumOff("eth0"); err != nil {
 		t.Fatal(err)
 	}
 
 	// Each node serves its name on VIP:8080 (bound to any address: the
 	// VIP is an alias of eth0 once the module is UP).
-	for _, n := range nodes {
-		var ln net.Listener
-		if err := inNS(n.ns, func() (err error) { ln, err = net.Listen("tcp", ":8080"); return err }); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func(name string) {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "%s\n", name)
-				c.Close()
-			}
-		}(n.name)
+	for i, n := range nodes {
+		serveName(t, l.nodes[i], ":8080", n.name)
 	}
 
 	root := t.TempDir()
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	key := []byte(hex.EncodeToString(raw) + "\n")
-	var f [2]*farmd
-	for i := range nodes {
-		writeHome(t, filepath.Join(root, nodes[i].name, "home"), key)
-		f[i] = startFarmd(t, i, root)
-		if code, out := f[i].farmctl("-m", "AM", "start"); code != 0 {
-			t.Fatalf("start: %s", out)
-		}
-	}
-	for i := range f {
-		f[i].waitState(15*time.Second, "UP", true, 128)
-	}
+	f := startFarm(t, root, newKey(), labHome, l.farmds)
+	startModules(t, f)
 
-	ask := func(client string) (string, error) {
-		var answer string
-		err := inNS(nsClient, func() error {
-			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(client)}}
-			c, err := d.Dial("tcp", vipAddr+":8080")
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			answer, err = bufio.NewReader(c).ReadString('\n')
-			answer = strings.TrimSpace(answer)
-			return err
-		})
-		return answer, err
-	}
+	ask := func(client string) (string, error) { return askFrom(l.client, client, vipAddr+":8080", 2*time.Second) }
 	// Peers' MACs are learned within a second or two of the heartbeats.
-	served := map[string]string{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(served) < len(clients) && time.Now().Before(deadline) {
-		for _, c := range clients {
-			if _, ok := served[c]; ok {
-				continue
-			}
-			if who, err := ask(c); err == nil {
-				served[c] = who
-			}
-		}
-	}
+	served := firstAnswers(ask, clients, 10*time.Second, nil)
 	if len(served) != len(clients) {
 		t.Fatalf("%d of %d clients served: %v", len(served), len(clients), served)
 	}
-	count := map[string]int{}
-	for _, who := range served {
-		count[who]++
-	}
+	count := perNode(served)
 	if count["node1"] == 0 || count["node2"] == 0 {
 		t.Fatalf("traffic not spread: %v", count)
 	}
@@ -206,13 +122,13 @@ func TestTrafficSpreadsOverNodes(t *testing.T) {
 	t.Logf("ARP holder's farmd killed: all clients served by the survivor after %s", time.Since(start).Round(10*time.Millisecond))
 
 	// farmd restarted on the victim removes the VIP its predecessor left.
-	if out := sh(t, "ip", "-n", nodes[victim].ns, "addr", "show", "dev", "eth0"); !strings.Contains(out, vipAddr) {
+	if !hasAddr(l.nodes[victim].Addrs(t, "eth0"), vipAddr, -1) {
 		t.Logf("(the killed farmd left no VIP behind)")
 	}
-	f[victim] = startFarmd(t, victim, root)
+	f[victim] = startFarmd(t, root, l.farmds[victim])
 	f[victim].waitState(5*time.Second, "STOP", true, 0)
-	if out := sh(t, "ip", "-n", nodes[victim].ns, "addr", "show", "dev", "eth0"); strings.Contains(out, vipAddr) {
-		t.Errorf("restarted farmd kept the stale VIP:\n%s", out)
+	if addrs := l.nodes[victim].Addrs(t, "eth0"); hasAddr(addrs, vipAddr, -1) {
+		t.Errorf("restarted farmd kept the stale VIP: %v", addrs)
 	}
 	allServedBy(t, ask, clients, nodes[survivor].name, 2*time.Second)
 }
@@ -233,31 +149,4 @@ func allServedBy(t *testing.T, ask func(string) (string, error), clients []strin
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-func execQuiet(args ...string) { _ = runQuiet(args...) }
-
-// txChecksumOff is `ethtool -K dev tx off` in namespace ns: a locally built
-// packet on a veth carries a partial checksum, which an XDP_TX forward loses
-// (NOTES.md), so the lab's client computes full checksums.
-func txChecksumOff(ns, dev string) error {
-	return inNS(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		v := struct{ cmd, data uint32 }{cmd: 0x17} // ETHTOOL_STXCSUM, data 0
-		var ifr struct {
-			name [unix.IFNAMSIZ]byte
-			data unsafe.Pointer
-			_    [24 - unsafe.Sizeof(uintptr(0))]byte
-		}
-		copy(ifr.name[:], dev)
-		ifr.data = unsafe.Pointer(&v)
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
-			return fmt.Errorf("ethtool tx off on %s: %w", dev, errno)
-		}
-		return nil
-	})
 }

@@ -3,6 +3,10 @@
 // The body runs on one locked OS thread: everything it creates (netlink
 // sockets, packet sockets, /proc/sys/net files) belongs to the namespace;
 // goroutines it starts do not, so tests call synchronous APIs only.
+//
+// Named builds multi-namespace labs (bridges, veths across namespaces,
+// addresses, processes started inside a namespace) through netlink and
+// setns alone: tests never shell out to ip or ethtool.
 package nstest
 
 import (
