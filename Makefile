@@ -48,8 +48,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./core/ ./sim/ ./dataplane/...
 	@if [ "$$(id -u)" = 0 ]; then \
 		$(BIN)/farmlab down --prefix vf-bench --state /run/vf-bench >/dev/null 2>&1; \
-		$(BIN)/farmlab up --nodes 3 --prefix vf-bench --state /run/vf-bench && \
-		$(BIN)/farmlab bench --json --prefix vf-bench --state /run/vf-bench; rc=$$?; \
+		$(BIN)/farmlab up --nodes 3 --prefix vf-bench --state /run/vf-bench >/dev/null && \
+		$(BIN)/farmlab bench --json --prefix vf-bench --state /run/vf-bench | tee bench.json; rc=$$?; \
 		$(BIN)/farmlab down --prefix vf-bench --state /run/vf-bench; exit $$rc; \
 	else echo "bench: lab figures skipped: farmlab needs root (network namespaces, XDP)"; fi
 
