@@ -39,6 +39,10 @@
 //	observe.go            the daemons' tables and the lab's connectivity as
 //	                      observations for sim/invariant's checkers
 //	scenario.go, run.go   farmsim's scenario files played in real time
+//	scenariofiles.go      `files:` scenarios: the lab built from their
+//	                      cluster.xml, their userconfig.xml run as written
+//	trace.go, xdpmaps.go  the run's JSON Lines trace in farmsim's shape, the
+//	                      owned sets read from each node's XDP maps
 //	bench.go              failover gaps and planned-stop resets (SPEC §9)
 //
 // Only netlink (vishvananda/netlink), netns, ioctl and bpf system calls are

@@ -98,8 +98,8 @@ func (l *Lab) StartFarm(ctx context.Context, o FarmOptions) error {
 		if _, err := l.StartDaemon("farmd "+n.Name, n.NS, argv, nil, l.FarmdLog(n.Name)); err != nil {
 			return err
 		}
-	}
-	for _, n := range l.Plan.Nodes {
+		// One after the other, in the plan's (the scenario's) order: with
+		// boot="on" the modules join in that order, as the simulator's do.
 		if err := l.waitAdmin(ctx, n); err != nil {
 			return err
 		}

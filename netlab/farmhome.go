@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -89,13 +91,31 @@ var userconfigTmpl = template.Must(template.New("userconfig").Parse(`<!DOCTYPE s
 // The scripts start and stop the demo service. The node name is written
 // into them (each node's home is its own), so userconfig.xml stays the same
 // on every node, as a farm module's must.
+// failPreamble opens every script: `fail-script N SCRIPT [EXIT]` leaves a
+// flag file holding EXIT (see FailScript), and the script's next run reads
+// it, removes it and exits with it — one failing run, as in the simulator.
+const failPreamble = `# farmlab fail-script: a flag file arms one failing run of this script.
+flag=%q
+if [ -f "$flag" ]; then
+	code=$(cat "$flag"); rm -f "$flag"
+	echo "farmlab fail-script: this run of $0 exits ${code:-1}"
+	exit "${code:-1}"
+fi
+`
+
+// The scripts start and stop the demo service. The node name, the farmlab
+// binary and the port are written into them (each node's home is its own),
+// so userconfig.xml stays the same on every node, as a farm module's must,
+// and a module from a scenario's own userconfig.xml needs no <var> of ours.
 const startScript = `#!/bin/sh
 # start_both <current> <next> <action>: start the lab demo service.
-NODE=%q
+%sNODE=%q
+FARMLAB=%q
+PORT=%d
 dir="${SAFEUSERVAR:-$SAFEVAR}"
 mkdir -p "$dir" || exit 1
 rm -f "$dir/demo.pid"
-"$LAB_FARMLAB" serve --name "$NODE" --port "$LAB_PORT" --pidfile "$dir/demo.pid" >>"$dir/demo.log" 2>&1 </dev/null &
+"$FARMLAB" serve --name "$NODE" --port "$PORT" --pidfile "$dir/demo.pid" >>"$dir/demo.log" 2>&1 </dev/null &
 # The pidfile appears once the service listens.
 i=0
 while [ ! -s "$dir/demo.pid" ]; do
@@ -111,7 +131,7 @@ exit 0
 
 const stopScript = `#!/bin/sh
 # %s [force] <current> <next> <action>: stop the lab demo service.
-dir="${SAFEUSERVAR:-$SAFEVAR}"
+%sdir="${SAFEUSERVAR:-$SAFEVAR}"
 pidfile="$dir/demo.pid"
 [ -s "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
@@ -128,8 +148,49 @@ exit 0
 
 const poststopScript = `#!/bin/sh
 # poststop: nothing to clean after the demo service.
-exit 0
+%sexit 0
 `
+
+// Scripts are the module scripts the lab writes, in SPEC §3's order.
+var Scripts = []string{"prestart", "start_both", "stop_both", "poststop"}
+
+// FailFlag is the flag file that makes node's next run of script fail.
+func (l *Lab) FailFlag(node, script string) string {
+	return filepath.Join(l.HomeDir(node), "farmlab-fail", script)
+}
+
+// FailScript arms one failing run of node's script: its next run exits
+// with code (1..255) before doing anything, as `fail-script` asks.
+func (l *Lab) FailScript(node, script string, code int) error {
+	if _, ok := l.Plan.NodeByName(node); !ok {
+		return fmt.Errorf("lab: fail-script: no node called %q", node)
+	}
+	if !slices.Contains(Scripts, script) {
+		return fmt.Errorf("lab: fail-script %s: want one of %v", script, Scripts)
+	}
+	if code < 1 || code > 255 {
+		return fmt.Errorf("lab: fail-script %s %s: exit code %d, want 1..255", node, script, code)
+	}
+	p := l.FailFlag(node, script)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("lab: fail-script: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(strconv.Itoa(code)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("lab: fail-script: %w", err)
+	}
+	return nil
+}
+
+// scriptFiles renders node's scripts.
+func (l *Lab) scriptFiles(node string, farmlab string) map[string]string {
+	pre := func(script string) string { return fmt.Sprintf(failPreamble, l.FailFlag(node, script)) }
+	return map[string]string{
+		"prestart":   fmt.Sprintf(stopScript, "prestart", pre("prestart")),
+		"start_both": fmt.Sprintf(startScript, pre("start_both"), node, farmlab, l.Plan.Spec.ServicePort),
+		"stop_both":  fmt.Sprintf(stopScript, "stop_both", pre("stop_both")),
+		"poststop":   fmt.Sprintf(poststopScript, pre("poststop")),
+	}
+}
 
 // HomeOptions tune the module written into each node's home.
 type HomeOptions struct {
@@ -140,6 +201,10 @@ type HomeOptions struct {
 	SlostCount, MlostCount int
 	// Power gives the nodes' powers in the group (nil = every node 1).
 	Power map[string]int
+	// Userconfig, when set, is the module's userconfig.xml as given (a
+	// scenario's `files:`): written as is instead of the lab's own, with
+	// Filter and the <farm> fields above only describing it.
+	Userconfig string
 }
 
 // WriteHomes writes every node's farmd home: cluster/cluster.xml,
@@ -166,9 +231,11 @@ func (l *Lab) WriteHomes(o HomeOptions) error {
 	if err != nil {
 		return err
 	}
-	userconfig, err := l.UserconfigXML(o)
-	if err != nil {
-		return err
+	userconfig := o.Userconfig
+	if userconfig == "" {
+		if userconfig, err = l.UserconfigXML(o); err != nil {
+			return err
+		}
 	}
 	key := randomHex(32)
 	token := randomHex(32)
@@ -184,10 +251,14 @@ func (l *Lab) WriteHomes(o HomeOptions) error {
 			{filepath.Join(home, "cluster", "key"), key + "\n", 0o600},
 			{filepath.Join(home, "admin.token"), token + "\n", 0o600},
 			{filepath.Join(mod, "conf", "userconfig.xml"), userconfig, 0o644},
-			{filepath.Join(mod, "bin", "prestart"), fmt.Sprintf(stopScript, "prestart"), 0o755},
-			{filepath.Join(mod, "bin", "start_both"), fmt.Sprintf(startScript, n.Name), 0o755},
-			{filepath.Join(mod, "bin", "stop_both"), fmt.Sprintf(stopScript, "stop_both"), 0o755},
-			{filepath.Join(mod, "bin", "poststop"), poststopScript, 0o755},
+		}
+		scripts := l.scriptFiles(n.Name, o.Farmlab)
+		for _, name := range Scripts {
+			files = append(files, struct {
+				path string
+				data string
+				mode os.FileMode
+			}{filepath.Join(mod, "bin", name), scripts[name], 0o755})
 		}
 		for _, f := range files {
 			if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {

@@ -20,6 +20,28 @@ import (
 // the egress of each switch port of the LAN (see bpfprog.go). Delay needs
 // sch_netem: SetDelay reports clearly when the kernel lacks it.
 
+// ErrNoNetem is the reason the lab cannot delay frames on this kernel.
+var ErrNoNetem = errors.New("this kernel has no sch_netem (CONFIG_NET_SCH_NETEM), so the lab cannot delay frames")
+
+// NetemAvailable says whether the switch can delay frames: it sets a 1 ms
+// delay on the first switch port and removes it again. A nil result means
+// yes; ErrNoNetem (wrapped) means the kernel lacks sch_netem.
+func (l *Lab) NetemAvailable() error {
+	if len(l.Plan.Nodes) == 0 {
+		return fmt.Errorf("lab: no node, no switch port to try a delay on")
+	}
+	h, err := handleAt(l.Plan.SwitchNS)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	port := l.Plan.Nodes[0].Ports[0]
+	if err := applyDelay(h, port, time.Millisecond); err != nil {
+		return err
+	}
+	return applyDelay(h, port, 0)
+}
+
 // Cut pulls node's cable on lan: its switch port goes down, so the node
 // sees carrier loss on that interface.
 func (l *Lab) Cut(lan, node string) error { return l.setPort(lan, node, false) }
@@ -266,7 +288,7 @@ func applyDelay(h *netlink.Handle, port string, d time.Duration) error {
 	q := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{Latency: uint32(d.Microseconds()), Limit: 10000})
 	if err := h.QdiscReplace(q); err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("delay on %s: this kernel has no sch_netem (CONFIG_NET_SCH_NETEM), so the lab cannot delay frames: %w", port, err)
+			return fmt.Errorf("delay on %s: %w (%w)", port, ErrNoNetem, err)
 		}
 		return fmt.Errorf("delay on %s: %w", port, err)
 	}

@@ -68,6 +68,7 @@ func TestSpecErrors(t *testing.T) {
 		{Spec{LANs: []string{"default", "default"}}, "listed twice"},
 		{Spec{LANs: []string{"a-very-long-lan"}}, "LAN name"},
 		{Spec{StateDir: "relative"}, "absolute"},
+		{Spec{StateDir: "/run/lab$(reboot)"}, "read specially"},
 		{Spec{ServicePort: 9010}, "both 9010"},
 		{Spec{Module: "A M"}, "module name"},
 		{Spec{SourcesPerClient: 300}, "sources per client"},
@@ -171,7 +172,7 @@ func assertNoLab(t *testing.T, spec Spec) {
 
 func TestUpDownTopology(t *testing.T) {
 	needRoot(t)
-	l := upLab(t, "vf-t1-", 2, 1)
+	l := upLab(t, testPrefix("1"), 2, 1)
 	p := l.Plan
 	for _, ns := range p.Namespaces() {
 		if !nsExists(ns) {
@@ -289,7 +290,7 @@ func TestDownAfterCrash(t *testing.T) {
 			name = "state-lost"
 		}
 		t.Run(name, func(t *testing.T) {
-			l := upLab(t, "vf-t2-", 2, 1)
+			l := upLab(t, testPrefix("2"), 2, 1)
 			spec := l.Plan.Spec
 			pr, err := l.StartDaemon("sleeper node1", l.Plan.Nodes[0].NS, []string{"sleep", "300"}, nil, spec.StateDir+"/logs/sleeper.log")
 			if err != nil {
@@ -334,7 +335,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestFaults(t *testing.T) {
 	needRoot(t)
-	l := upLab(t, "vf-t3-", 3, 1)
+	l := upLab(t, testPrefix("3"), 3, 1)
 	serveDemo(t, l)
 	p := l.Plan
 	c := p.Clients[0]
@@ -493,4 +494,14 @@ func TestFaults(t *testing.T) {
 	if err := l.Cut("default", "node9"); err == nil {
 		t.Error("cut of an unknown node: no error")
 	}
+}
+
+// testPrefix names a test's lab: $VF_TEST_PREFIX (default "vf-t") then
+// n and '-', so that the tests can run beside other labs of the machine.
+func testPrefix(n string) string {
+	p := os.Getenv("VF_TEST_PREFIX")
+	if p == "" {
+		p = "vf-t"
+	}
+	return p + n + "-"
 }

@@ -230,3 +230,24 @@ func procsInNS(name string) ([]Proc, error) {
 	slices.SortFunc(out, func(a, b Proc) int { return a.PID - b.PID })
 	return out, nil
 }
+
+// Alive says whether the process is still running (the same process: its
+// PID not reused since).
+func (p Proc) Alive() bool { return alive(p.PID, p.StartTicks) }
+
+// LabProcs lists every process running in one of the plan's namespaces
+// (recorded or not: farmd, its scripts, the demo services).
+func LabProcs(p Plan) ([]Proc, error) {
+	var out []Proc
+	for _, ns := range p.Namespaces() {
+		if !nsExists(ns) {
+			continue
+		}
+		procs, err := procsInNS(ns)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, procs...)
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package netlab
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -19,19 +20,49 @@ import (
 //   - `scripts:` durations do not apply (the real scripts take what they take);
 //   - `traffic:` becomes real client probes from the lab's client source
 //     addresses, once a second, fed to INV-8;
-//   - `files:` scenarios and `fail-script` are not supported yet.
+//   - a `files:` scenario runs its own cluster.xml and userconfig.xml: the
+//     lab is built from the file's LANs and nodes (in file order), the
+//     cluster.xml each node gets is the file's with the lab's addresses,
+//     and userconfig.xml is the file's, but for the delivery mode (see
+//     filesSetup);
+//   - `fail-script` arms a flag file the lab's scripts honour;
+//   - `delay` needs sch_netem: on a kernel without it the scenario cannot
+//     run at all (see NeedsDelay), which is the lab's limit, not the
+//     scenario's failure.
 
 // ScenarioSetup derives the lab and module a scenario needs from sc, on
 // top of base (prefix, state dir), and the options to run it with (Poll,
 // Grace and Logf left for the caller).
 func ScenarioSetup(sc *sim.Scenario, base Spec) (Spec, ScenarioOptions, error) {
+	if sc.Files != nil || (sc.Cluster != nil && sc.Cluster.Files != nil) {
+		return filesSetup(sc, base)
+	}
 	spec, ho, proto, v6, err := scenarioSetup(sc, base)
 	return spec, ScenarioOptions{Home: ho, Proto: proto, IPv6: v6}, err
 }
 
+// NeedsDelay says whether a step of sc delays a LAN (which needs sch_netem).
+func NeedsDelay(sc *sim.Scenario) bool {
+	for _, st := range sc.Steps {
+		if a, err := sim.ParseAction(st.Do); err == nil && a.Verb == "delay" && a.Delay > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// trafficSpec sizes the clients for a scenario's traffic: two client
+// namespaces sharing its client addresses.
+func trafficSpec(sc *sim.Scenario, spec *Spec) {
+	if t := sc.Traffic; t != nil && t.Clients > 0 {
+		spec.Clients = 2
+		spec.SourcesPerClient = min((t.Clients+1)/2, maxSourcesPerClient)
+	}
+}
+
 func scenarioSetup(sc *sim.Scenario, base Spec) (Spec, HomeOptions, string, bool, error) {
 	if sc.Cluster == nil || len(sc.Cluster.Nodes) == 0 {
-		return Spec{}, HomeOptions{}, "", false, fmt.Errorf("%s: the lab runs only scenarios with an inline cluster: (files: is not supported yet)", sc.Path)
+		return Spec{}, HomeOptions{}, "", false, fmt.Errorf("%s: needs cluster: {nodes: [...]} or files:", sc.Path)
 	}
 	spec := base
 	spec.Nodes = len(sc.Cluster.Nodes)
@@ -64,15 +95,8 @@ func scenarioSetup(sc *sim.Scenario, base Spec) (Spec, HomeOptions, string, bool
 			proto = t.Proto
 		}
 		v6 = t.IPv6
-		// The client addresses: two client namespaces sharing them.
-		spec.Clients = 2
-		spec.SourcesPerClient = min((t.Clients+1)/2, maxSourcesPerClient)
 	}
-	for _, st := range sc.Steps {
-		if strings.HasPrefix(strings.TrimSpace(st.Do), "fail-script") {
-			return Spec{}, HomeOptions{}, "", false, fmt.Errorf("%s: step at %v: fail-script is not supported by the lab yet", sc.Path, time.Duration(st.At))
-		}
-	}
+	trafficSpec(sc, &spec)
 	return spec, ho, proto, v6, nil
 }
 
@@ -84,6 +108,11 @@ type ScenarioOptions struct {
 	Poll  time.Duration // how often farmd is observed; default 100ms
 	Grace time.Duration // how long after its time an expect may still be met; default 1s
 	Logf  func(string, ...any)
+	// Notes say where the lab runs a `files:` module differently from the
+	// file (printed before the run).
+	Notes []string
+	// Trace, when set, receives the run's JSON Lines trace (SPEC §6).
+	Trace io.Writer
 }
 
 // ScenarioResult is what a lab run of a scenario found.
@@ -118,8 +147,22 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 		logf = func(string, ...any) {}
 	}
 	c := invariant.New(l.CheckerConfigFor(o.Home, o.Poll))
+	var tr *Tracer
+	if o.Trace != nil {
+		tr = NewTracer(o.Trace)
+	}
+	violation := func(el time.Duration, v invariant.Violation) {
+		logf("t=%-7v violation %s", el.Round(time.Millisecond), v)
+		tr.Violation(v.TMs, v.Invariant, v.Detail)
+	}
 	start := time.Now()
 	f := NewFeeder(c, start)
+	// Every farmd has just started (with boot="on" its module is starting
+	// too): the run opens on a boot of every node, as farmsim's powers
+	// them at t=0, so no stable window begins before the convergence bound.
+	for i := range l.Plan.Nodes {
+		c.Change(0, invariant.Change{Kind: invariant.Boot, Node: i})
+	}
 	var res ScenarioResult
 	steps := sc.Steps // sorted by time by the parser
 	var pending []pendingExpect
@@ -146,9 +189,14 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 			<-sweeps
 		}
 	}()
-	// settle gives a pending expectation its final verdict.
+	// settle gives a pending expectation its final verdict: met as soon as
+	// every node matches, failed when its grace ends first.
 	settle := func(pe pendingExpect, obs Observation, el time.Duration, final bool) bool {
-		bad := checkExpect(l, obs, pe.expect)
+		vs := checkExpect(l, obs, pe.expect)
+		var bad []string
+		for _, v := range vs {
+			bad = append(bad, v.bad...)
+		}
 		if len(bad) > 0 && !final {
 			return false
 		}
@@ -158,6 +206,9 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 		} else {
 			res.FailedExpects++
 			logf("t=%-7v EXPECT FAILED %s: %s", el.Round(time.Millisecond), pe.where, strings.Join(bad, "; "))
+		}
+		for _, v := range vs {
+			tr.Expect(el.Milliseconds(), len(v.bad) == 0, v.detail(pe.where))
 		}
 		return true
 	}
@@ -184,6 +235,7 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 					return res, fmt.Errorf("%s: %w", where, err)
 				}
 				c.Change(f.Ms(now), ch)
+				tr.Step(f.Ms(now), st.Do)
 				logf("t=%-7v do %s", el.Round(time.Millisecond), st.Do)
 			}
 			if len(st.Expect) > 0 {
@@ -192,8 +244,10 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 		}
 		obs := l.Observe(ctx)
 		el = time.Since(start)
-		for _, v := range f.Feed(time.Now(), obs) {
-			logf("t=%-7v violation %s", el.Round(time.Millisecond), v)
+		now := time.Now()
+		tr.Observe(f.Ms(now), l, obs)
+		for _, v := range f.Feed(now, obs) {
+			violation(el, v)
 		}
 		pending = slices.DeleteFunc(pending, func(pe pendingExpect) bool {
 			return settle(pe, obs, el, el >= pe.at+o.Grace)
@@ -201,7 +255,7 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 		if traffic && !sweeping && time.Since(lastSweep) >= time.Second {
 			sweeping, lastSweep = true, time.Now()
 			go func(start time.Time) {
-				sw, err := l.SweepVIP(ctx, SweepOptions{Proto: o.Proto, IPv6: o.IPv6, Timeout: 300 * time.Millisecond, SourcesOnly: true})
+				sw, err := l.SweepVIP(ctx, SweepOptions{Proto: o.Proto, IPv6: o.IPv6, Timeout: 300 * time.Millisecond, Retry: 1500 * time.Millisecond, SourcesOnly: true})
 				sweeps <- sweepDone{start, sw, err}
 			}(lastSweep)
 		}
@@ -225,7 +279,7 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 					c.Packet(ms, p.Src.String(), onAddr, accepted)
 				}
 				for _, v := range c.EndInstant(ms) {
-					logf("t=%-7v violation %s", el.Round(time.Millisecond), v)
+					violation(el, v)
 				}
 			}
 		default:
@@ -240,23 +294,45 @@ func (l *Lab) RunScenario(ctx context.Context, sc *sim.Scenario, o ScenarioOptio
 		}
 	}
 	res.Violations, res.Judged = c.Violations(), c.Judged()
-	return res, nil
+	var seed uint64 = 1
+	if sc.Seed != nil {
+		seed = *sc.Seed
+	}
+	tr.Result(res.OK(), seed, len(res.Violations))
+	return res, tr.Err()
 }
 
-// checkExpect compares one step's expectations with an observation and
-// returns what does not match ("node2: share 33% (want 50%)").
-func checkExpect(l *Lab, obs Observation, exp map[string]sim.NodeExpect) []string {
+// expectVerdict is one node's part of an expectation: what was checked
+// ("share 50%") and what did not match ("share 33% (want 50%)").
+type expectVerdict struct {
+	node     string
+	got, bad []string
+}
+
+// detail is the trace's expect detail, worded as farmsim words it.
+func (v expectVerdict) detail(where string) string {
+	if len(v.bad) == 0 {
+		return v.node + ": " + strings.Join(v.got, ", ")
+	}
+	return v.node + ": " + strings.Join(v.bad, ", ") + " at " + where
+}
+
+// checkExpect compares one step's expectations with an observation, node
+// by node in name order.
+func checkExpect(l *Lab, obs Observation, exp map[string]sim.NodeExpect) []expectVerdict {
 	names := make([]string, 0, len(exp))
 	for n := range exp {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	var bad []string
+	var out []expectVerdict
 	for _, name := range names {
 		e := exp[name]
+		v := expectVerdict{node: name}
 		idx, err := l.nodeIndex(name)
 		if err != nil {
-			bad = append(bad, err.Error())
+			v.bad = append(v.bad, err.Error())
+			out = append(out, v)
 			continue
 		}
 		n := obs.Nodes[idx]
@@ -265,8 +341,9 @@ func checkExpect(l *Lab, obs Observation, exp map[string]sim.NodeExpect) []strin
 			state = n.State.String()
 		}
 		add := func(ok bool, have, want string) {
+			v.got = append(v.got, have)
 			if !ok {
-				bad = append(bad, fmt.Sprintf("%s: %s (want %s)", name, have, want))
+				v.bad = append(v.bad, have+" (want "+want+")")
 			}
 		}
 		count := func(g int) int {
@@ -305,6 +382,7 @@ func checkExpect(l *Lab, obs Observation, exp map[string]sim.NodeExpect) []strin
 		if e.Rule != nil {
 			add(n.Rule == *e.Rule, fmt.Sprintf("rule %q", n.Rule), fmt.Sprintf("%q", *e.Rule))
 		}
+		out = append(out, v)
 	}
-	return bad
+	return out
 }

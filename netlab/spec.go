@@ -44,6 +44,15 @@ type Spec struct {
 	SourcesPerClient int `json:"sources_per_client"`
 	// NoIPv6 leaves out the IPv6 addresses (the IPv6 VIP included).
 	NoIPv6 bool `json:"no_ipv6,omitempty"`
+	// NodeNames names the nodes in order (default node1..nodeN); a
+	// scenario's cluster.xml brings its own. The namespaces and switch ports
+	// stay nodeK whatever the name, so Down finds them by pattern.
+	NodeNames []string `json:"node_names,omitempty"`
+	// VIP (VIP6) replaces the default VIP 198.18.0.100 (fd00:198:18::100),
+	// for a module whose userconfig.xml names its own; it must lie on the
+	// first LAN of the plan.
+	VIP  netip.Addr `json:"vip,omitzero"`
+	VIP6 netip.Addr `json:"vip6,omitzero"`
 	// Module is the farm module's name.
 	Module        string `json:"module"`
 	ServicePort   int    `json:"service_port"`
@@ -68,6 +77,9 @@ func (s Spec) withDefaults() (Spec, error) {
 	}
 	if s.Nodes == 0 {
 		s.Nodes = DefaultNodes
+		if len(s.NodeNames) > 0 {
+			s.Nodes = len(s.NodeNames)
+		}
 	}
 	if s.Clients == 0 {
 		s.Clients = DefaultClients
@@ -95,6 +107,9 @@ func (s Spec) withDefaults() (Spec, error) {
 		return s, fmt.Errorf("lab spec: prefix %q: want a lowercase letter then up to 7 of [a-z0-9-]", s.Prefix)
 	case !strings.HasPrefix(s.StateDir, "/"):
 		return s, fmt.Errorf("lab spec: state dir %q must be an absolute path", s.StateDir)
+	case strings.ContainsAny(s.StateDir, "\"'<>&$`\\ \t\n"):
+		// Paths under it are written into the nodes' scripts and XML.
+		return s, fmt.Errorf("lab spec: state dir %q holds a character that sh or XML would read specially", s.StateDir)
 	case s.Nodes < 1 || s.Nodes > maxNodes:
 		return s, fmt.Errorf("lab spec: %d nodes: want 1..%d", s.Nodes, maxNodes)
 	case s.Clients < -1 || s.Clients > maxClients:
@@ -105,6 +120,9 @@ func (s Spec) withDefaults() (Spec, error) {
 		return s, fmt.Errorf("lab spec: %d sources per client: want 0..%d", s.SourcesPerClient, maxSourcesPerClient)
 	case !moduleRE.MatchString(s.Module):
 		return s, fmt.Errorf("lab spec: module name %q: want a letter then letters, digits or '_'", s.Module)
+	}
+	if err := s.checkNames(); err != nil {
+		return s, err
 	}
 	seen := map[string]bool{}
 	for _, l := range s.LANs {
@@ -128,6 +146,32 @@ func (s Spec) withDefaults() (Spec, error) {
 		return s, fmt.Errorf("lab spec: service port and admin port are both %d", s.ServicePort)
 	}
 	return s, nil
+}
+
+var nodeNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,31}$`)
+
+// checkNames validates NodeNames and the VIP overrides.
+func (s Spec) checkNames() error {
+	if len(s.NodeNames) > 0 && len(s.NodeNames) != s.Nodes {
+		return fmt.Errorf("lab spec: %d node names for %d nodes", len(s.NodeNames), s.Nodes)
+	}
+	seen := map[string]bool{}
+	for _, n := range s.NodeNames {
+		if !nodeNameRE.MatchString(n) {
+			return fmt.Errorf("lab spec: node name %q: want a letter then up to 31 of [A-Za-z0-9_.-]", n)
+		}
+		if seen[n] || strings.HasPrefix(n, "client") || n == "switch" || n == "sw" {
+			return fmt.Errorf("lab spec: node name %q is listed twice or names a client or the switch", n)
+		}
+		seen[n] = true
+	}
+	if s.VIP.IsValid() && (!s.VIP.Is4() || !LANPrefix(0).Contains(s.VIP) || s.VIP.As4()[3] <= 10+maxNodes || s.VIP.As4()[3] >= 200) {
+		return fmt.Errorf("lab spec: VIP %v: want an IPv4 address of the first LAN %v between the nodes (.11..) and the clients (.201..)", s.VIP, LANPrefix(0))
+	}
+	if s.VIP6.IsValid() && (!s.VIP6.Is6() || !LANPrefix6(0).Contains(s.VIP6)) {
+		return fmt.Errorf("lab spec: IPv6 VIP %v: want an address of the first LAN %v", s.VIP6, LANPrefix6(0))
+	}
+	return nil
 }
 
 // Node is one farm node of the plan.
@@ -216,8 +260,14 @@ func NewPlan(spec Spec) (Plan, error) {
 		return Plan{}, err
 	}
 	p := Plan{Spec: s, SwitchNS: s.Prefix + "sw", VIP: vip4, ClientSourceNet: clientSourceNet}
+	if s.VIP.IsValid() {
+		p.VIP = s.VIP
+	}
 	if !s.NoIPv6 {
 		p.VIP6, p.ClientSourceNet6 = vip6, clientSourceNet6
+		if s.VIP6.IsValid() {
+			p.VIP6 = s.VIP6
+		}
 	}
 	for _, l := range s.LANs {
 		p.Bridges = append(p.Bridges, "br-"+l)
@@ -225,6 +275,9 @@ func NewPlan(spec Spec) (Plan, error) {
 	for k := 1; k <= s.Nodes; k++ {
 		n := Node{Name: fmt.Sprintf("node%d", k), Index: k}
 		n.NS = s.Prefix + n.Name
+		if len(s.NodeNames) > 0 {
+			n.Name = s.NodeNames[k-1]
+		}
 		for i := range s.LANs {
 			n.Addrs = append(n.Addrs, netip.AddrFrom4([4]byte{198, 18, byte(i), byte(10 + k)}))
 			if !s.NoIPv6 {
@@ -232,7 +285,7 @@ func NewPlan(spec Spec) (Plan, error) {
 			}
 			n.MACs = append(n.MACs, mac(i, roleNode, k))
 			n.Ifaces = append(n.Ifaces, fmt.Sprintf("eth%d", i))
-			n.Ports = append(n.Ports, fmt.Sprintf("%s-e%d", n.Name, i))
+			n.Ports = append(n.Ports, fmt.Sprintf("node%d-e%d", k, i))
 		}
 		p.Nodes = append(p.Nodes, n)
 	}

@@ -32,6 +32,12 @@ type SweepOptions struct {
 	Parallel    int           // probes in flight; default 16
 	Clients     []string      // default every client
 	SourcesOnly bool          // skip each client's primary address
+	// Retry, when positive, probes each unanswered source once more with
+	// this timeout. A SYN or datagram lost to a busy veth backlog on a
+	// loaded machine is the network's loss, not a node refusing a client
+	// (INV-8): TCP itself would resend it after 1 s. A client that no node
+	// serves fails both tries.
+	Retry time.Duration
 }
 
 // SweepVIP probes the VIP on the service port from every source address of
@@ -96,6 +102,23 @@ func (l *Lab) SweepVIP(ctx context.Context, o SweepOptions) (Sweep, error) {
 		})
 	}
 	wg.Wait()
+	if o.Retry > 0 {
+		for i, j := range jobs {
+			if sw.Probes[i].Node != "" {
+				continue
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if o.Proto == "tcp" {
+					sw.Probes[i] = l.ProbeTCP(ctx, j.c, j.src, dst, o.Retry)
+				} else {
+					sw.Probes[i] = l.ProbeUDP(ctx, j.c, j.src, dst, o.Retry)
+				}
+			})
+		}
+		wg.Wait()
+	}
 	sw.Took = time.Since(start)
 	for _, p := range sw.Probes {
 		if p.Node == "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vipfarm/vipfarm/sim"
 	"github.com/vipfarm/vipfarm/sim/invariant"
 )
 
@@ -28,8 +29,7 @@ import (
 //	loss LAN PCT                     drop PCT% of LAN's frames (0 stops)
 //	delay LAN DURATION               delay LAN's frames (needs sch_netem)
 //	resource N NAME up|down          a checker verdict, through farmctl set
-//
-// `fail-script` has no lab equivalent yet and is refused.
+//	fail-script N SCRIPT [EXIT]      N's next run of SCRIPT exits EXIT (default 1)
 func (l *Lab) Do(ctx context.Context, step string) (invariant.Change, error) {
 	f := strings.Fields(step)
 	if len(f) == 0 {
@@ -160,7 +160,17 @@ func (l *Lab) Do(ctx context.Context, step string) (invariant.Change, error) {
 			}
 		}
 	case "fail-script":
-		return ch, fmt.Errorf("lab: step %q: fail-script is a simulator verb; the lab cannot fail a real script yet", step)
+		a, perr := sim.ParseAction(step)
+		if perr != nil {
+			return ch, fmt.Errorf("lab: step %q: %w", step, perr)
+		}
+		if ch.Node, err = l.nodeIndex(a.Node); err != nil {
+			return ch, err
+		}
+		// Arming a script changes nothing yet; its run will, through the
+		// command that runs it (which is a change of its own).
+		ch.Kind = invariant.Other
+		err = l.FailScript(a.Node, a.Script, a.Exit)
 	default:
 		return ch, fmt.Errorf("lab: step %q: unknown verb %q", step, verb)
 	}

@@ -43,7 +43,8 @@ func TestDoRefusesBadSteps(t *testing.T) {
 		"loss default 150":             "not within 0..100",
 		"delay default soon":           "delay",
 		"resource node1 custom.x":      "usage: resource",
-		"fail-script node1 start_both": "simulator verb",
+		"fail-script node1 start_all":  "want prestart, start_both",
+		"fail-script node1 poststop 0": "exit code",
 		"heal now":                     "usage: heal",
 	} {
 		_, err := l.Do(context.Background(), step)

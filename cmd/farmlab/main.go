@@ -9,11 +9,13 @@
 //	farmlab exec NODE|CLIENT -- CMD...
 //	farmlab probe [--proto tcp|udp] [-6]        (who serves each client address)
 //	farmlab do 'stop node2' 'isolate node1|node2,node3' heal   (scenario step verbs)
-//	farmlab run SCENARIO.yaml...                (farmsim's scenarios, in real time)
+//	farmlab run [--trace F] SCENARIO.yaml...    (farmsim's scenarios, in real time; docs/lab.md)
 //	farmlab bench [--json]                      (failover gaps, planned-stop resets)
 //	farmlab serve --name NODE [--port 9000]     (the demo service)
 //
-// Exit status: 0 ok, 1 failure, 2 bad usage.
+// Exit status: 0 ok, 1 failure, 2 bad usage; `run` also exits 0 for a
+// scenario this kernel cannot host (a delay without sch_netem), printed as
+// SKIPPED with the reason.
 package main
 
 import (
@@ -31,11 +33,13 @@ const usage = `usage:
   farmlab probe [--proto tcp|udp] [-6] [--clients c1,c2] [--json]
   farmlab do 'VERB ARGS'...    (scenario step verbs: start|stop|restart|stopstart|crash|reboot N,
                                 isolate A,B|C, heal, cut LAN [A|B|N], restore LAN, loss LAN PCT,
-                                delay LAN D, resource N NAME up|down)
-  farmlab run [--keep] SCENARIO.yaml...   (scenario files of farmsim, in real time on a lab of their own)
+                                delay LAN D, resource N NAME up|down, fail-script N SCRIPT [EXIT])
+  farmlab run [--keep] [--trace FILE] SCENARIO.yaml...   (farmsim scenario files, in real time on a lab of their own;
+                                          exit 0 ok or skipped, 1 failed, 2 bad input)
   farmlab bench [--json] [--hold 3s]       (SPEC §9 figures on the running lab)
   farmlab serve --name NODE [--port 9000] [--pidfile FILE]
-every command but serve takes --state DIR (default /run/vipfarm-lab) and --prefix P (default vf-)
+every command but serve takes --state DIR (default /run/vipfarm-lab) and --prefix P (default vf-);
+run's own labs default to --state /run/vipfarm-lab-run --prefix vf-run-, beside a lab of up
 `
 
 func main() {

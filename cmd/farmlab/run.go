@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +13,12 @@ import (
 
 	"github.com/vipfarm/vipfarm/netlab"
 	"github.com/vipfarm/vipfarm/sim"
+)
+
+// The defaults of `farmlab run`'s own labs.
+const (
+	runPrefix   = "vf-run-"
+	runStateDir = netlab.DefaultStateDir + "-run"
 )
 
 // cmdRun plays scenario files in real time on a lab of their own: up, the
@@ -23,8 +31,19 @@ func cmdRun(args []string) int {
 	poll := fs.Duration("poll", 100*time.Millisecond, "how often the daemons' tables are read")
 	grace := fs.Duration("grace", time.Second, "how long after its time an expect: may still be met")
 	keep := fs.Bool("keep", false, "leave the lab up after the (single) scenario, for inspection")
+	tracePath := fs.String("trace", "", "write the runs' JSON Lines trace (SPEC §6) to this file")
 	if !parse(fs, args) {
 		return 2
+	}
+	// A scenario's lab is its own: by default it does not collide with
+	// the lab `farmlab up` made (same machine, same defaults otherwise).
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["prefix"] {
+		lf.prefix = runPrefix
+	}
+	if !set["state"] {
+		lf.state = runStateDir
 	}
 	if fs.NArg() == 0 || (*keep && fs.NArg() > 1) {
 		fmt.Fprintln(os.Stderr, "usage: farmlab run [--keep] SCENARIO.yaml...   (--keep with one scenario only)")
@@ -50,11 +69,24 @@ func cmdRun(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	var trace io.Writer
+	if *tracePath != "" {
+		f, err := os.Create(*tracePath)
+		if err != nil {
+			return fail(err)
+		}
+		defer func() {
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "farmlab run: trace: %v\n", err)
+			}
+		}()
+		trace = f
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	status := 0
 	for _, sc := range scs {
-		code := runOne(ctx, sc, lf, farmdBin, self, *poll, *grace, *keep)
+		code := runOne(ctx, sc, lf, farmdBin, self, *poll, *grace, *keep, trace)
 		status = max(status, code)
 		if ctx.Err() != nil {
 			break
@@ -63,20 +95,39 @@ func cmdRun(args []string) int {
 	return status
 }
 
-func runOne(ctx context.Context, sc *sim.Scenario, lf labFlags, farmdBin, self string, poll, grace time.Duration, keep bool) int {
+// runOne plays one scenario. A scenario the lab cannot play on this
+// kernel (a `delay` step without sch_netem) is reported SKIPPED with the
+// reason and counts as passed (exit 0): SPEC §6's 1 means "an expectation
+// or invariant failed" and 2 "bad input", and neither is true of it.
+func runOne(ctx context.Context, sc *sim.Scenario, lf labFlags, farmdBin, self string, poll, grace time.Duration, keep bool, trace io.Writer) int {
 	spec, so, err := netlab.ScenarioSetup(sc, netlab.Spec{Prefix: lf.prefix, StateDir: lf.state})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "farmlab run: %v\n", err)
 		return 2
 	}
-	fmt.Printf("== %s (%s): %d nodes, LANs %v\n", sc.Name, sc.Path, spec.Nodes, spec.LANs)
+	fmt.Printf("== %s (%s): %d nodes %v, LANs %v\n", sc.Name, sc.Path, spec.Nodes, nodeNames(spec), spec.LANs)
+	for _, n := range so.Notes {
+		fmt.Printf("  note: %s\n", n)
+	}
 	l, err := netlab.Up(spec)
 	if err != nil {
 		return fail(err)
 	}
+	if netlab.NeedsDelay(sc) {
+		if err := l.NetemAvailable(); err != nil {
+			if derr := netlab.Down(spec); derr != nil {
+				fmt.Fprintf(os.Stderr, "farmlab run: down: %v\n", derr)
+			}
+			if errors.Is(err, netlab.ErrNoNetem) {
+				fmt.Printf("== %s: SKIPPED: a step delays a LAN and %v\n", sc.Name, netlab.ErrNoNetem)
+				return 0
+			}
+			return fail(err)
+		}
+	}
 	defer func() {
 		if keep {
-			fmt.Printf("lab left up: farmlab status --state %s; farmlab down --state %s\n", lf.state, lf.state)
+			fmt.Printf("lab left up: farmlab status --prefix %s --state %s; farmlab down --prefix %s --state %s\n", lf.prefix, lf.state, lf.prefix, lf.state)
 			return
 		}
 		if err := netlab.Down(spec); err != nil {
@@ -88,7 +139,7 @@ func runOne(ctx context.Context, sc *sim.Scenario, lf labFlags, farmdBin, self s
 		return fail(err)
 	}
 	start := time.Now()
-	so.Poll, so.Grace = poll, grace
+	so.Poll, so.Grace, so.Trace = poll, grace, trace
 	so.Logf = func(f string, a ...any) { fmt.Printf("  "+f+"\n", a...) }
 	res, err := l.RunScenario(ctx, sc, so)
 	if err != nil {
@@ -111,4 +162,16 @@ func runOne(ctx context.Context, sc *sim.Scenario, lf labFlags, farmdBin, self s
 		return 1
 	}
 	return 0
+}
+
+// nodeNames lists the lab's node names for a spec (default node1..N).
+func nodeNames(s netlab.Spec) []string {
+	if len(s.NodeNames) > 0 {
+		return s.NodeNames
+	}
+	out := make([]string, s.Nodes)
+	for i := range out {
+		out[i] = fmt.Sprintf("node%d", i+1)
+	}
+	return out
 }

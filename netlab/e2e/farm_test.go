@@ -15,9 +15,6 @@ import (
 	"github.com/vipfarm/vipfarm/netlab"
 )
 
-// The suite's own lab: a prefix and state directory no other lab uses.
-const prefix = "vf-e2e-"
-
 type lab struct{ state string }
 
 // farmlab runs the farmlab binary on the suite's lab and returns its
@@ -51,6 +48,15 @@ func (l lab) status() netlab.Status {
 func (l lab) sweep(proto string) netlab.Sweep {
 	GinkgoHelper()
 	out, _ := l.try("probe", "--json", "--proto", proto, "--timeout", "500ms") // exit 1 on failed probes: judged by the caller
+	var sw netlab.Sweep
+	Expect(json.Unmarshal([]byte(out), &sw)).To(Succeed(), "probe output: %s", out)
+	return sw
+}
+
+// sweep6 probes the IPv6 VIP from every client's IPv6 source addresses.
+func (l lab) sweep6(proto string) netlab.Sweep {
+	GinkgoHelper()
+	out, _ := l.try("probe", "-6", "--json", "--proto", proto, "--timeout", "1s") // exit 1 on failed probes: judged by the caller
 	var sw netlab.Sweep
 	Expect(json.Unmarshal([]byte(out), &sw)).To(Succeed(), "probe output: %s", out)
 	return sw
@@ -192,13 +198,13 @@ var _ = Describe("a three-node farm in the lab", Ordered, func() {
 		AddReportEntry("observations fed to the invariant checker", res.Observations)
 	})
 
-	It("measures failover gaps and planned-stop resets (farmlab bench)", func() {
+	It("measures failover gaps and planned-stop resets (farmlab bench; throughput is make bench's)", func() {
 		var rep struct {
 			Planned        netlab.PlannedResult  `json:"planned"`
 			Failover       netlab.FailoverResult `json:"failover"`
 			HolderFailover netlab.FailoverResult `json:"holder_failover"`
 		}
-		Expect(json.Unmarshal([]byte(l.farmlab("bench", "--json", "--hold", "2s")), &rep)).To(Succeed())
+		Expect(json.Unmarshal([]byte(l.farmlab("bench", "--json", "--hold", "2s", "--no-throughput")), &rep)).To(Succeed())
 		// SPEC §9 bars are benchmark figures, reported; the test holds the
 		// farm to what must never happen: broken connections on nodes that
 		// stay, clients never served again.
@@ -209,6 +215,17 @@ var _ = Describe("a three-node farm in the lab", Ordered, func() {
 		Expect(rep.HolderFailover.WasHolder).To(BeTrue())
 		AddReportEntry("failover gap (bar 1.5s)", rep.Failover.MaxGap.String())
 		AddReportEntry("ARP holder failover gap (bar 2.5s)", rep.HolderFailover.MaxGap.String())
+	})
+
+	adminSpecs(&l)
+	holderSpecs(&l)
+
+	It("serves IPv6 clients on the IPv6 VIP, each address on one node, spread over the nodes", func() {
+		sw := l.sweep6("tcp")
+		Expect(sw.Failed).To(BeZero(), "IPv6 TCP probes without an answer:\n%s", failures(sw))
+		Expect(sw.PerNode).To(HaveLen(3), "nodes serving IPv6: %v", sw.PerNode)
+		Expect(servedBy(l.sweep6("tcp"))).To(Equal(servedBy(sw)), "on_addr affinity over IPv6")
+		AddReportEntry("IPv6 TCP spread", sw.PerNode)
 	})
 
 	It("gives each side of an isolation the whole table, and rebalances on heal", func() {

@@ -1,0 +1,170 @@
+package netlab
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/vipfarm/vipfarm/core"
+)
+
+// Tracer writes a lab run as the JSON Lines trace of SPEC §6, line for
+// line in the shape farmsim writes (same events, same keys in the same
+// order), with t_ms in real milliseconds since the run started:
+//
+//	{"t_ms":0,"event":"step","do":"start node1"}
+//	{"t_ms":412,"node":"node1","event":"state","state":"UP","ready":true}
+//	{"t_ms":412,"node":"node1","event":"buckets","group":"FarmProto","owned":[0,1,...]}
+//	{"t_ms":3000,"event":"expect","ok":true,"detail":"node1: state UP, share 100%"}
+//	{"t_ms":...,"event":"violation","invariant":"INV-2","detail":"..."}
+//	{"event":"result","ok":true,"seed":1,"violations":0}
+//
+// States come from each farmd's API; the owned sets from each node's XDP
+// maps (XDPOwned): what the kernel would accept, not what farmd says.
+// A nil *Tracer writes nothing.
+type Tracer struct {
+	w    io.Writer
+	err  error
+	prev []tracedNode
+}
+
+type tracedNode struct {
+	seen  bool
+	state string
+	ready bool
+	owned []core.Bitmap
+}
+
+// NewTracer writes to w.
+func NewTracer(w io.Writer) *Tracer { return &Tracer{w: w} }
+
+// Err is the first write error.
+func (t *Tracer) Err() error {
+	if t == nil {
+		return nil
+	}
+	return t.err
+}
+
+// line writes one object; fields are key/value pairs, in order.
+func (t *Tracer) line(fields ...any) {
+	if t == nil || t.err != nil {
+		return
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := 0; i+1 < len(fields); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(fields[i].(string)))
+		b.WriteByte(':')
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // as farmsim: "<" stays "<"
+		if err := enc.Encode(fields[i+1]); err != nil {
+			t.err = fmt.Errorf("trace: %w", err)
+			return
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+	}
+	b.WriteString("}\n")
+	if _, err := t.w.Write(b.Bytes()); err != nil {
+		t.err = fmt.Errorf("trace: %w", err)
+	}
+}
+
+// Step records a `do:` step.
+func (t *Tracer) Step(ms int64, do string) { t.line("t_ms", ms, "event", "step", "do", do) }
+
+// Expect records one node's expectation verdict.
+func (t *Tracer) Expect(ms int64, ok bool, detail string) {
+	t.line("t_ms", ms, "event", "expect", "ok", ok, "detail", detail)
+}
+
+// Violation records a broken invariant.
+func (t *Tracer) Violation(ms int64, inv, detail string) {
+	t.line("t_ms", ms, "event", "violation", "invariant", inv, "detail", detail)
+}
+
+// Result closes the trace.
+func (t *Tracer) Result(ok bool, seed uint64, violations int) {
+	t.line("event", "result", "ok", ok, "seed", seed, "violations", violations)
+}
+
+// Observe records what changed since the last call: a state line when a
+// node's state or readiness changed (a node whose farmd does not answer is
+// STOP, not ready, as a crashed node in farmsim), a buckets line per group
+// whose owned set changed in the node's XDP maps (a node that stops or
+// crashes gets "owned":[]). Nodes are visited in plan order.
+func (t *Tracer) Observe(ms int64, l *Lab, obs Observation) {
+	if t == nil {
+		return
+	}
+	if t.prev == nil {
+		t.prev = make([]tracedNode, len(obs.Nodes))
+	}
+	// Group names from any node that answers (every node runs one module).
+	var groups []string
+	for _, n := range obs.Nodes {
+		if n.Running && len(n.Groups) > 0 {
+			groups = n.Groups
+			break
+		}
+	}
+	if len(groups) == 0 {
+		groups = []string{GroupName}
+	}
+	owned := make([][]core.Bitmap, len(obs.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range l.Plan.Nodes {
+		wg.Go(func() {
+			o, err := l.XDPOwned(n.Name, len(groups))
+			if err != nil || o == nil {
+				o = make([]core.Bitmap, len(groups)) // no program: accepts nothing as its own
+			}
+			owned[i] = o
+		})
+	}
+	wg.Wait()
+	for i, n := range obs.Nodes {
+		name := l.Plan.Nodes[i].Name
+		p := &t.prev[i]
+		state, ready := "STOP", false
+		if n.Running {
+			state, ready = n.State.String(), n.Ready
+		}
+		if !p.seen || p.state != state || p.ready != ready {
+			if state == "WAIT" && n.Rule != "" {
+				t.line("t_ms", ms, "node", name, "event", "state", "state", state, "ready", ready, "rule", n.Rule)
+			} else {
+				t.line("t_ms", ms, "node", name, "event", "state", "state", state, "ready", ready)
+			}
+		}
+		for g, b := range owned[i] {
+			var before core.Bitmap
+			if g < len(p.owned) {
+				before = p.owned[g]
+			}
+			if (!p.seen && b.Count() == 0) || (p.seen && before == b) {
+				continue
+			}
+			t.line("t_ms", ms, "node", name, "event", "buckets", "group", groups[g], "owned", bucketList(b))
+		}
+		*p = tracedNode{seen: true, state: state, ready: ready, owned: slices.Clone(owned[i])}
+	}
+}
+
+// bucketList is a bitmap as the sorted list of its buckets ([] when empty).
+func bucketList(b core.Bitmap) []int {
+	out := []int{}
+	for k := range core.Buckets {
+		if b.Has(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
