@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -63,7 +65,7 @@ func Down(spec Spec) error {
 	// Processes inside them that were not recorded (farmd's scripts, the
 	// demo service, or a farmd recorded in a state file that was lost).
 	for _, ns := range names {
-		if !nsExists(ns) {
+		if !namedns.Exists(ns) {
 			continue
 		}
 		procs, err := procsInNS(ns)
@@ -86,7 +88,7 @@ func Down(spec Spec) error {
 		}
 	}
 	for _, ns := range names {
-		if err := deleteNS(ns); err != nil {
+		if err := namedns.Remove(ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -114,12 +116,12 @@ func isNotEmpty(err error) bool { return errors.Is(err, unix.ENOTEMPTY) }
 // scanLabNamespaces lists the named namespaces that match the lab's naming
 // pattern for prefix.
 func scanLabNamespaces(prefix string) ([]string, error) {
-	ents, err := os.ReadDir(netnsDir)
+	ents, err := os.ReadDir(namedns.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", netnsDir, err)
+		return nil, fmt.Errorf("scan %s: %w", namedns.Dir, err)
 	}
 	re := labNSPattern(prefix)
 	var out []string
@@ -133,10 +135,10 @@ func scanLabNamespaces(prefix string) ([]string, error) {
 
 // deleteLink deletes a recorded link; one already gone is fine.
 func deleteLink(lr LinkRef) error {
-	if !nsExists(lr.NS) {
+	if !namedns.Exists(lr.NS) {
 		return nil
 	}
-	h, err := handleAt(lr.NS)
+	h, err := namedns.HandleAt(lr.NS)
 	if err != nil {
 		return err
 	}

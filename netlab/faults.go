@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +32,7 @@ func (l *Lab) NetemAvailable() error {
 	if len(l.Plan.Nodes) == 0 {
 		return fmt.Errorf("lab: no node, no switch port to try a delay on")
 	}
-	h, err := handleAt(l.Plan.SwitchNS)
+	h, err := namedns.HandleAt(l.Plan.SwitchNS)
 	if err != nil {
 		return err
 	}
@@ -58,7 +60,7 @@ func (l *Lab) setPort(lan, node string, up bool) error {
 	if !ok {
 		return fmt.Errorf("lab: no node called %q", node)
 	}
-	h, err := handleAt(l.Plan.SwitchNS)
+	h, err := namedns.HandleAt(l.Plan.SwitchNS)
 	if err != nil {
 		return err
 	}
@@ -161,7 +163,7 @@ func (l *Lab) changeLAN(lan string, edit func(*LANFault)) error {
 	}
 	prevDelayMs := f.DelayMs
 	edit(&f)
-	h, err := handleAt(l.Plan.SwitchNS)
+	h, err := namedns.HandleAt(l.Plan.SwitchNS)
 	if err != nil {
 		return err
 	}

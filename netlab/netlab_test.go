@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/vipfarm/vipfarm/netlab/demo"
 	"github.com/vishvananda/netlink"
 )
@@ -175,11 +177,11 @@ func TestUpDownTopology(t *testing.T) {
 	l := upLab(t, testPrefix("1"), 2, 1)
 	p := l.Plan
 	for _, ns := range p.Namespaces() {
-		if !nsExists(ns) {
+		if !namedns.Exists(ns) {
 			t.Errorf("namespace %s missing", ns)
 		}
 	}
-	sw, err := handleAt(p.SwitchNS)
+	sw, err := namedns.HandleAt(p.SwitchNS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -240,7 +242,7 @@ func (p Proc) Alive() bool { return alive(p.PID, p.StartTicks) }
 func LabProcs(p Plan) ([]Proc, error) {
 	var out []Proc
 	for _, ns := range p.Namespaces() {
-		if !nsExists(ns) {
+		if !namedns.Exists(ns) {
 			continue
 		}
 		procs, err := procsInNS(ns)

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +56,7 @@ type bareLink struct {
 func (l *Lab) plugBare(n Node, c Client) (*bareLink, error) {
 	b := &bareLink{l: l, node: n, client: c, port: n.Name + "-b0", addr: bareAddr(10 + n.Index), caddr: bareAddr(200 + c.Index)}
 	benchMAC := mac(bareLAN, roleNode, n.Index)
-	sw, err := handleAt(l.Plan.SwitchNS)
+	sw, err := namedns.HandleAt(l.Plan.SwitchNS)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +81,7 @@ func (l *Lab) plugBare(n Node, c Client) (*bareLink, error) {
 
 func (b *bareLink) configure(benchMAC string) error {
 	n, c := b.node, b.client
-	nh, err := handleAt(n.NS)
+	nh, err := namedns.HandleAt(n.NS)
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func (b *bareLink) configure(benchMAC string) error {
 	if err := ifaceUp(nh, n.NS, bareIface, []netip.Prefix{netip.PrefixFrom(b.addr, 24)}); err != nil {
 		return err
 	}
-	ch, err := handleAt(c.NS)
+	ch, err := namedns.HandleAt(c.NS)
 	if err != nil {
 		return err
 	}
@@ -148,7 +150,7 @@ func (b *bareLink) configure(benchMAC string) error {
 // pieces are fine: it also cleans a half-made plug.
 func (b *bareLink) unplug() error {
 	var errs []error
-	if sw, err := handleAt(b.l.Plan.SwitchNS); err != nil {
+	if sw, err := namedns.HandleAt(b.l.Plan.SwitchNS); err != nil {
 		errs = append(errs, err)
 	} else {
 		if lk, err := sw.LinkByName(b.port); err == nil {
@@ -165,7 +167,7 @@ func (b *bareLink) unplug() error {
 		errs = append(errs, err)
 	}
 	c := b.client
-	if ch, err := handleAt(c.NS); err != nil {
+	if ch, err := namedns.HandleAt(c.NS); err != nil {
 		errs = append(errs, err)
 	} else {
 		if ceth, err := ch.LinkByName(c.Iface); err == nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/mdlayher/arp"
 	"github.com/vipfarm/vipfarm/dataplane/model"
 	"github.com/vishvananda/netlink"
@@ -171,7 +173,7 @@ func TestBenchThroughput(t *testing.T) {
 	}
 	// Nothing of the bench is left.
 	for _, n := range l.Plan.Nodes {
-		h, err := handleAt(n.NS)
+		h, err := namedns.HandleAt(n.NS)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +187,7 @@ func TestBenchThroughput(t *testing.T) {
 			t.Errorf("state still records bench link %s", ln.Name)
 		}
 	}
-	ch, err := handleAt(l.Plan.Clients[0].NS)
+	ch, err := namedns.HandleAt(l.Plan.Clients[0].NS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func TestBenchThroughput(t *testing.T) {
 // has one, names holder's eth0.
 func checkVIPNeighbour(l *Lab, holder Node) error {
 	c := l.Plan.Clients[0]
-	h, err := handleAt(c.NS)
+	h, err := namedns.HandleAt(c.NS)
 	if err != nil {
 		return err
 	}
@@ -232,7 +234,7 @@ func TestBareInterfaceQuiet(t *testing.T) {
 	needRoot(t)
 	l := upLab(t, "vf-h13tq", 1, 1)
 	n, c := l.Plan.Nodes[0], l.Plan.Clients[0]
-	h, err := handleAt(n.NS)
+	h, err := namedns.HandleAt(n.NS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -44,7 +46,7 @@ func Up(spec Spec) (*Lab, error) {
 		return nil, err
 	}
 	for _, ns := range plan.Namespaces() {
-		if nsExists(ns) {
+		if namedns.Exists(ns) {
 			return nil, fmt.Errorf("namespace %s already exists: a lab with prefix %q is up or crashed; run `farmlab down` first", ns, plan.Spec.Prefix)
 		}
 	}
@@ -53,7 +55,7 @@ func Up(spec Spec) (*Lab, error) {
 		return nil, err
 	}
 	l := &Lab{Plan: plan, state: sf}
-	err = ensureNetnsDir()
+	err = namedns.EnsureDir()
 	if err == nil {
 		err = l.build()
 	}
@@ -85,9 +87,11 @@ func (l *Lab) build() error {
 		if err := l.state.addNamespace(ns); err != nil {
 			return err
 		}
-		if err := createNS(ns); err != nil {
+		h, err := namedns.Create(ns)
+		if err != nil {
 			return err
 		}
+		h.Close()
 	}
 	if err := l.buildSwitch(); err != nil {
 		return err
@@ -127,7 +131,7 @@ func (l *Lab) buildSwitch() error {
 			return err
 		}
 	}
-	h, err := handleAt(p.SwitchNS)
+	h, err := namedns.HandleAt(p.SwitchNS)
 	if err != nil {
 		return err
 	}
@@ -205,7 +209,7 @@ func (l *Lab) plugVeth(sw *netlink.Handle, bridge, port, ns, peer, peerMAC strin
 
 func (l *Lab) buildNode(n Node, passFD int) error {
 	p := l.Plan
-	sw, err := handleAt(p.SwitchNS)
+	sw, err := namedns.HandleAt(p.SwitchNS)
 	if err != nil {
 		return err
 	}
@@ -215,7 +219,7 @@ func (l *Lab) buildNode(n Node, passFD int) error {
 			return err
 		}
 	}
-	h, err := handleAt(n.NS)
+	h, err := namedns.HandleAt(n.NS)
 	if err != nil {
 		return err
 	}
@@ -252,7 +256,7 @@ func (l *Lab) buildNode(n Node, passFD int) error {
 
 func (l *Lab) buildClient(c Client, passFD int) error {
 	p := l.Plan
-	sw, err := handleAt(p.SwitchNS)
+	sw, err := namedns.HandleAt(p.SwitchNS)
 	if err != nil {
 		return err
 	}
@@ -260,7 +264,7 @@ func (l *Lab) buildClient(c Client, passFD int) error {
 	if err := l.plugVeth(sw, p.Bridges[0], c.Port, c.NS, c.Iface, c.MAC, passFD); err != nil {
 		return err
 	}
-	h, err := handleAt(c.NS)
+	h, err := namedns.HandleAt(c.NS)
 	if err != nil {
 		return err
 	}

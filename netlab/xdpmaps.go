@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/vipfarm/vipfarm/core"
@@ -123,7 +125,7 @@ func (l *Lab) XDPOwned(node string, groups int) ([]core.Bitmap, error) {
 // xdpProgID is the id of the XDP program on node's first interface that
 // carries one (0: none).
 func (l *Lab) xdpProgID(n Node) (uint32, error) {
-	h, err := handleAt(n.NS)
+	h, err := namedns.HandleAt(n.NS)
 	if err != nil {
 		return 0, err
 	}

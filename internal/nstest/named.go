@@ -1,26 +1,18 @@
 package nstest
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"unsafe"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// netnsDir is where named namespaces are bind-mounted, as `ip netns` does,
-// so a human can still `ip netns exec` into a lab a test left running.
-const netnsDir = "/run/netns"
 
 // Named is a named network namespace made for a test, with a netlink
 // handle whose socket lives in it: links, addresses and neighbours are
@@ -40,17 +32,12 @@ func NewNamed(t testing.TB, name string) *Named {
 	if err := RemoveNamed(name); err != nil {
 		t.Fatal(err)
 	}
-	if err := shareNetnsDir(); err != nil {
+	if err := namedns.EnsureDir(); err != nil {
 		t.Fatal(err)
 	}
-	var fd netns.NsHandle
-	// netns.NewNamed moves the calling thread into the new namespace.
-	err := onLockedThread(func() (err error) {
-		fd, err = netns.NewNamed(name)
-		return err
-	})
+	fd, err := namedns.Create(name)
 	if err != nil {
-		t.Fatalf("create netns %s: %v", name, err)
+		t.Fatal(err)
 	}
 	h, err := netlink.NewHandleAt(fd)
 	if err != nil {
@@ -72,79 +59,12 @@ func NewNamed(t testing.TB, name string) *Named {
 
 // RemoveNamed unmounts and removes a named namespace; a missing one is
 // fine.
-func RemoveNamed(name string) error {
-	p := filepath.Join(netnsDir, name)
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("delete netns %s: unmount %s: %w", name, p, err)
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete netns %s: %w", name, err)
-	}
-	return nil
-}
-
-// shareNetnsDir makes /run/netns a shared mount point of its own, as
-// `ip netns add` does before its first namespace. Otherwise a later
-// `ip netns add` (anyone's) would stack a fresh mount on /run/netns that
-// hides ours, and RemoveNamed could no longer unmount them by path.
-func shareNetnsDir() error {
-	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", netnsDir, err)
-	}
-	share := func() error { return unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "") }
-	err := share()
-	if errors.Is(err, unix.EINVAL) { // not a mount point yet: make it one
-		if err = unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
-			err = share()
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("make %s a shared mount point: %w", netnsDir, err)
-	}
-	return nil
-}
-
-// onLockedThread runs fn on a fresh goroutine locked to its thread and
-// puts that thread back in its namespace afterwards. When that fails the
-// thread stays locked, so Go discards it with the goroutine instead of
-// reusing a thread left in a foreign namespace.
-func onLockedThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func RemoveNamed(name string) error { return namedns.Remove(name) }
 
 // In runs fn on a thread inside the named namespace. Sockets fn makes
 // stay in that namespace after it returns; goroutines fn starts do not run
 // there.
-func In(name string, fn func() error) error {
-	return onLockedThread(func() error {
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			return fmt.Errorf("open netns %s: %w", name, err)
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			return fmt.Errorf("enter netns %s: %w", name, err)
-		}
-		return fn()
-	})
-}
+func In(name string, fn func() error) error { return namedns.In(name, fn) }
 
 // Do runs fn on a thread inside n (see In).
 func (n *Named) Do(fn func() error) error { return In(n.Name, fn) }

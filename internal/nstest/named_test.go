@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/vipfarm/vipfarm/internal/namedns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,7 @@ func TestNamedLab(t *testing.T) {
 	const swName, hostName = "vf-h14-sw", "vf-h14-host"
 	t.Run("build", func(t *testing.T) {
 		sw, host := NewNamed(t, swName), NewNamed(t, hostName)
-		if _, err := os.Stat(filepath.Join(netnsDir, swName)); err != nil {
+		if _, err := os.Stat(namedns.Path(swName)); err != nil {
 			t.Fatalf("no mount for %s: %v", swName, err)
 		}
 		if sw.Link(t, "lo").Attrs().Flags&net.FlagUp == 0 {
@@ -95,7 +96,7 @@ func TestNamedLab(t *testing.T) {
 		if err := unix.Stat(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "ns/net"), &child); err != nil {
 			t.Fatal(err)
 		}
-		if err := unix.Stat(filepath.Join(netnsDir, hostName), &want); err != nil {
+		if err := unix.Stat(namedns.Path(hostName), &want); err != nil {
 			t.Fatal(err)
 		}
 		if child.Ino != want.Ino {
@@ -103,7 +104,7 @@ func TestNamedLab(t *testing.T) {
 		}
 	})
 	for _, n := range []string{swName, hostName} {
-		if _, err := os.Stat(filepath.Join(netnsDir, n)); err == nil {
+		if _, err := os.Stat(namedns.Path(n)); err == nil {
 			t.Errorf("%s left behind after the test", n)
 			RemoveNamed(n)
 		}
