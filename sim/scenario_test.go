@@ -267,6 +267,36 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 }
 
+// TestCLIReport: --report draws the run's own trace, a failed run included,
+// as one self-contained page; an unwritable path is bad input.
+func TestCLIReport(t *testing.T) {
+	dir := t.TempDir()
+	ok := writeFile(t, dir, "ok.yaml", "name: ok-run\ncluster: {nodes: [node1]}\nsteps:\n  - {at: 0s, do: start node1}\n  - {at: 3s, expect: {node1: {state: UP, share: 100}}}\n")
+	bad := writeFile(t, dir, "fail.yaml", "name: failing-run\ncluster: {nodes: [node1]}\nsteps:\n  - {at: 0s, do: start node1}\n  - {at: 3s, expect: {node1: {state: STOP}}}\n")
+	page := filepath.Join(dir, "r.html")
+	var out, errb bytes.Buffer
+	if got := Main([]string{"run", ok, bad, "--report", page}, &out, &errb); got != ExitFailed {
+		t.Fatalf("exit %d, want %d\n%s", got, ExitFailed, errb.String())
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ok-run, failing-run", "<svg", "node1"} {
+		if !bytes.Contains(html, []byte(want)) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// The SVG namespace is a name, not a fetch; anything else would be.
+	rest := bytes.ReplaceAll(html, []byte("http://www.w3.org/2000/svg"), nil)
+	if bytes.Contains(rest, []byte("http://")) || bytes.Contains(rest, []byte("https://")) {
+		t.Error("report refers to an external asset")
+	}
+	if got := Main([]string{"run", ok, "--report", filepath.Join(dir, "missing", "r.html")}, &out, &errb); got != ExitBadInput {
+		t.Errorf("unwritable report: exit %d, want %d", got, ExitBadInput)
+	}
+}
+
 // TestCheckersCatchABrokenDriver: a driver whose dataplane keeps released
 // buckets must be caught (the checkers are not vacuous).
 func TestCheckersCatchABrokenDriver(t *testing.T) {
