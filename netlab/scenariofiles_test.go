@@ -167,3 +167,43 @@ func TestSpecNamesAndVIP(t *testing.T) {
 		}
 	}
 }
+
+// One poll that sees node2 hand its buckets to node1 and stop writes the
+// release first, then the state, then the acquisition: read line by line,
+// no instant shows a bucket claimed twice or a STOP node claiming.
+func TestTracerOrdersAHandOver(t *testing.T) {
+	var half1, half2, all core.Bitmap
+	for b := range core.Buckets {
+		all.Set(b)
+		if b < 128 {
+			half1.Set(b)
+		} else {
+			half2.Set(b)
+		}
+	}
+	up := func(ready bool) NodeObservation {
+		return NodeObservation{Running: true, State: core.StateUp, Ready: ready}
+	}
+	var b bytes.Buffer
+	tr := NewTracer(&b)
+	names, groups := []string{"node1", "node2"}, []string{"FarmProto"}
+	tr.record(0, names, groups, Observation{Nodes: []NodeObservation{up(true), up(true)}},
+		[][]core.Bitmap{{half1}, {half2}})
+	b.Reset()
+	tr.record(100, names, groups, Observation{Nodes: []NodeObservation{up(true), {Running: true, State: core.StateStop, Ready: true}}},
+		[][]core.Bitmap{{all}, {{}}})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := []string{
+		`"node":"node2","event":"buckets","group":"FarmProto","owned":[]`,
+		`"node":"node2","event":"state","state":"STOP","ready":true`,
+		`"node":"node1","event":"buckets","group":"FarmProto","owned":[0,1,2,`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("lines:\n%s", b.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d: %s\nwant it to contain %s", i+1, lines[i], w)
+		}
+	}
+}

@@ -99,13 +99,10 @@ func (t *Tracer) Result(ok bool, seed uint64, violations int) {
 // node's state or readiness changed (a node whose farmd does not answer is
 // STOP, not ready, as a crashed node in farmsim), a buckets line per group
 // whose owned set changed in the node's XDP maps (a node that stops or
-// crashes gets "owned":[]). Nodes are visited in plan order.
+// crashes gets "owned":[]), ordered as record explains.
 func (t *Tracer) Observe(ms int64, l *Lab, obs Observation) {
 	if t == nil {
 		return
-	}
-	if t.prev == nil {
-		t.prev = make([]tracedNode, len(obs.Nodes))
 	}
 	// Group names from any node that answers (every node runs one module).
 	var groups []string
@@ -130,31 +127,77 @@ func (t *Tracer) Observe(ms int64, l *Lab, obs Observation) {
 		})
 	}
 	wg.Wait()
+	names := make([]string, len(l.Plan.Nodes))
+	for i, n := range l.Plan.Nodes {
+		names[i] = n.Name
+	}
+	t.record(ms, names, groups, obs, owned)
+}
+
+// record writes the lines for one poll: obs and owned are indexed like names.
+func (t *Tracer) record(ms int64, names, groups []string, obs Observation, owned [][]core.Bitmap) {
+	if t.prev == nil {
+		t.prev = make([]tracedNode, len(obs.Nodes))
+	}
+	// One poll can see several nodes change at once. Lines go out in an
+	// order a reader going line by line can trust, as the protocol itself
+	// orders things: first every release (a node's set shrunk to what it
+	// kept), then the state lines, then every acquisition. So no instant of
+	// the trace shows two nodes claiming one bucket during a hand-over, nor
+	// a node claiming buckets while its last state line is not UP.
+	type change struct {
+		name         string
+		state        string
+		ready        bool
+		rule         string
+		stateChanged bool
+		kept, now    []core.Bitmap
+		before       []core.Bitmap
+	}
+	changes := make([]change, len(obs.Nodes))
 	for i, n := range obs.Nodes {
-		name := l.Plan.Nodes[i].Name
 		p := &t.prev[i]
-		state, ready := "STOP", false
+		c := change{name: names[i], state: "STOP", now: owned[i], rule: n.Rule}
 		if n.Running {
-			state, ready = n.State.String(), n.Ready
+			c.state, c.ready = n.State.String(), n.Ready
 		}
-		if !p.seen || p.state != state || p.ready != ready {
-			if state == "WAIT" && n.Rule != "" {
-				t.line("t_ms", ms, "node", name, "event", "state", "state", state, "ready", ready, "rule", n.Rule)
-			} else {
-				t.line("t_ms", ms, "node", name, "event", "state", "state", state, "ready", ready)
-			}
-		}
+		c.stateChanged = !p.seen || p.state != c.state || p.ready != c.ready
+		c.before = make([]core.Bitmap, len(owned[i]))
+		c.kept = make([]core.Bitmap, len(owned[i]))
 		for g, b := range owned[i] {
-			var before core.Bitmap
-			if g < len(p.owned) {
-				before = p.owned[g]
+			if p.seen && g < len(p.owned) {
+				c.before[g] = p.owned[g]
 			}
-			if (!p.seen && b.Count() == 0) || (p.seen && before == b) {
-				continue
+			for w := range b {
+				c.kept[g][w] = b[w] & c.before[g][w]
 			}
-			t.line("t_ms", ms, "node", name, "event", "buckets", "group", groups[g], "owned", bucketList(b))
 		}
-		*p = tracedNode{seen: true, state: state, ready: ready, owned: slices.Clone(owned[i])}
+		changes[i] = c
+		*p = tracedNode{seen: true, state: c.state, ready: c.ready, owned: slices.Clone(owned[i])}
+	}
+	for _, c := range changes { // releases
+		for g := range c.kept {
+			if c.kept[g] != c.before[g] {
+				t.line("t_ms", ms, "node", c.name, "event", "buckets", "group", groups[g], "owned", bucketList(c.kept[g]))
+			}
+		}
+	}
+	for _, c := range changes { // states
+		if !c.stateChanged {
+			continue
+		}
+		if c.state == "WAIT" && c.rule != "" {
+			t.line("t_ms", ms, "node", c.name, "event", "state", "state", c.state, "ready", c.ready, "rule", c.rule)
+		} else {
+			t.line("t_ms", ms, "node", c.name, "event", "state", "state", c.state, "ready", c.ready)
+		}
+	}
+	for _, c := range changes { // acquisitions
+		for g := range c.now {
+			if c.now[g] != c.kept[g] {
+				t.line("t_ms", ms, "node", c.name, "event", "buckets", "group", groups[g], "owned", bucketList(c.now[g]))
+			}
+		}
 	}
 }
 

@@ -98,10 +98,8 @@ func (s *Sim) crash(n *simNode) {
 	n.up, n.core = false, nil
 	n.gen++
 	clear(n.liveScripts)
-	if n.state != core.StateStop || n.ready {
-		n.state, n.ready, n.rule = core.StateStop, false, ""
-		s.tr.state(s.nowMs, n.name, "STOP", false, "")
-	}
+	// Buckets before state: a trace read line by line never shows a STOP
+	// node still claiming (INV-1), even within one instant.
 	for g := range n.owned {
 		if !n.owned[g].Empty() {
 			n.owned[g] = core.Bitmap{}
@@ -110,6 +108,10 @@ func (s *Sim) crash(n *simNode) {
 		for b := range n.owners[g] {
 			n.owners[g][b] = core.NoOwner
 		}
+	}
+	if n.state != core.StateStop || n.ready {
+		n.state, n.ready, n.rule = core.StateStop, false, ""
+		s.tr.state(s.nowMs, n.name, "STOP", false, "")
 	}
 	n.arp, n.vipOpen = false, false
 	s.chk.Running(s.nowMs, n.idx, false)

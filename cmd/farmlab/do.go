@@ -14,10 +14,11 @@ func cmdDo(args []string) int {
 	var lf labFlags
 	fs := newFlagSet("do", &lf)
 	timeout := fs.Duration("timeout", 30*time.Second, "for each step")
-	if !parse(fs, args) {
+	steps, ok := parseInterleaved(fs, args)
+	if !ok {
 		return 2
 	}
-	if fs.NArg() == 0 {
+	if len(steps) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: farmlab do 'VERB ARGS' ...   (verbs of the scenario steps, e.g. 'stop node2', 'isolate node1|node2')")
 		return 2
 	}
@@ -25,7 +26,7 @@ func cmdDo(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	for _, step := range fs.Args() {
+	for _, step := range steps {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		start := time.Now()
 		_, err := l.Do(ctx, step)

@@ -39,6 +39,27 @@ func parse(fs *flag.FlagSet, args []string) bool {
 	return true
 }
 
+// parseInterleaved is parse for commands with positional arguments: flags
+// may also follow them, as SPEC §7 writes `farmlab run SCENARIO.yaml…
+// --trace FILE`; "--" ends flag parsing. It returns the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, bool) {
+	var pos []string
+	for {
+		if !parse(fs, args) {
+			return nil, false
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), true
+		}
+		if len(rest) == 0 {
+			return pos, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 // openLab opens the lab recorded in lf.state, checking its prefix.
 func openLab(lf labFlags) (*netlab.Lab, error) {
 	if err := netlab.RequireRoot(); err != nil {

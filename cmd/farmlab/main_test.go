@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/vipfarm/vipfarm/netlab"
@@ -53,5 +54,31 @@ func TestNoLab(t *testing.T) {
 		if got := run(args); got != 1 {
 			t.Errorf("farmlab %v with no lab: exit %d, want 1", args, got)
 		}
+	}
+}
+
+// Flags may follow the scenario files, as SPEC §7 writes the command.
+func TestParseInterleaved(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		pos   []string
+		trace string
+		keep  bool
+	}{
+		{[]string{"a.yaml", "--trace", "t.jsonl"}, []string{"a.yaml"}, "t.jsonl", false},
+		{[]string{"--keep", "a.yaml"}, []string{"a.yaml"}, "", true},
+		{[]string{"a.yaml", "b.yaml", "--keep", "--trace=x"}, []string{"a.yaml", "b.yaml"}, "x", true},
+		{[]string{"a.yaml", "--", "--trace"}, []string{"a.yaml", "--trace"}, "", false},
+	} {
+		fs := newFlagSet("run", nil)
+		trace := fs.String("trace", "", "")
+		keep := fs.Bool("keep", false, "")
+		pos, ok := parseInterleaved(fs, c.args)
+		if !ok || !slices.Equal(pos, c.pos) || *trace != c.trace || *keep != c.keep {
+			t.Errorf("%v: positional %v trace %q keep %v ok %v; want %v %q %v", c.args, pos, *trace, *keep, ok, c.pos, c.trace, c.keep)
+		}
+	}
+	if _, ok := parseInterleaved(newFlagSet("run", nil), []string{"a.yaml", "--bogus"}); ok {
+		t.Error("an unknown flag after the files was accepted")
 	}
 }

@@ -32,7 +32,8 @@ func cmdRun(args []string) int {
 	grace := fs.Duration("grace", time.Second, "how long after its time an expect: may still be met")
 	keep := fs.Bool("keep", false, "leave the lab up after the (single) scenario, for inspection")
 	tracePath := fs.String("trace", "", "write the runs' JSON Lines trace (SPEC §6) to this file")
-	if !parse(fs, args) {
+	files, ok := parseInterleaved(fs, args)
+	if !ok {
 		return 2
 	}
 	// A scenario's lab is its own: by default it does not collide with
@@ -45,12 +46,12 @@ func cmdRun(args []string) int {
 	if !set["state"] {
 		lf.state = runStateDir
 	}
-	if fs.NArg() == 0 || (*keep && fs.NArg() > 1) {
+	if len(files) == 0 || (*keep && len(files) > 1) {
 		fmt.Fprintln(os.Stderr, "usage: farmlab run [--keep] SCENARIO.yaml...   (--keep with one scenario only)")
 		return 2
 	}
 	var scs []*sim.Scenario
-	for _, p := range fs.Args() {
+	for _, p := range files {
 		sc, err := sim.LoadScenario(p)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "farmlab run: %v\n", err)
