@@ -59,9 +59,13 @@ lab: build
 	$(BIN)/farmlab up --nodes 3
 	$(BIN)/farmlab status
 
+## install: farmd and farmctl into $(PREFIX)/sbin (where packaging/farmd.service
+## expects them) and the systemd unit; DESTDIR for packaging
+PREFIX ?= /usr
 install: build
-	install -d $(DESTDIR)/usr/local/sbin
-	install -m 0755 $(BIN)/farmd $(BIN)/farmctl $(DESTDIR)/usr/local/sbin/
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/systemd/system
+	install -m 0755 $(BIN)/farmd $(BIN)/farmctl $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 packaging/farmd.service $(DESTDIR)/etc/systemd/system/farmd.service
 
 clean:
 	rm -rf $(BIN)
