@@ -107,8 +107,10 @@ type PassOnly struct {
 	link link.Link
 }
 
-// AttachPassOnly loads the XDP_PASS program and attaches it to ifindex.
-func AttachPassOnly(ifindex int, generic bool) (*PassOnly, error) {
+// LoadPassProgram loads the XDP_PASS program of the embedded object without
+// attaching it, for a caller that attaches it its own way (the lab attaches
+// it through netlink so it outlives the process, as long as the lab lives).
+func LoadPassProgram() (*ebpf.Program, error) {
 	spec, err := loadVipfarm()
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: read embedded XDP object: %w", err)
@@ -120,6 +122,15 @@ func AttachPassOnly(ifindex int, generic bool) (*PassOnly, error) {
 	prog, err := ebpf.NewProgram(ps)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: load xdp_pass: %w", err)
+	}
+	return prog, nil
+}
+
+// AttachPassOnly loads the XDP_PASS program and attaches it to ifindex.
+func AttachPassOnly(ifindex int, generic bool) (*PassOnly, error) {
+	prog, err := LoadPassProgram()
+	if err != nil {
+		return nil, err
 	}
 	flags := link.XDPDriverMode
 	if generic {

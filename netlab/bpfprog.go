@@ -8,10 +8,12 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/vipfarm/vipfarm/dataplane"
 )
 
-// The lab's two tiny BPF programs are written as instructions (cilium/ebpf
-// asm): they are a handful of instructions each and need no C toolchain.
+// The switch ports carry two BPF programs: the dataplane's XDP_PASS program
+// and the port filter below, written as instructions (cilium/ebpf asm): it is
+// a handful of instructions and needs no C toolchain.
 //
 // Both are attached the "legacy" way, through netlink (XDP via
 // IFLA_XDP, the filter via cls_bpf), not as bpf_links: the kernel keeps them
@@ -19,7 +21,6 @@ import (
 // namespace, which is exactly the lab's lifetime.
 
 const (
-	xdpPass  = 2 // XDP_PASS
 	tcActOK  = 0 // TC_ACT_OK
 	tcActDrp = 2 // TC_ACT_SHOT
 
@@ -28,24 +29,10 @@ const (
 	skbDataEnd = 80
 )
 
-// loadXDPPass loads a program that passes every frame. Switch-side veths
-// carry it so that frames a node XDP_TXes are received (NOTES.md).
-// TODO(dataplane): use the dataplane package's pass program once it lands.
-func loadXDPPass() (*ebpf.Program, error) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:    "vf_lab_pass",
-		Type:    ebpf.XDP,
-		License: "Dual MIT/GPL",
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, xdpPass),
-			asm.Return(),
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load XDP_PASS program: %w", err)
-	}
-	return prog, nil
-}
+// loadXDPPass loads the dataplane's program that passes every frame.
+// Switch-side veths carry it so that frames a node XDP_TXes are received
+// (NOTES.md).
+func loadXDPPass() (*ebpf.Program, error) { return dataplane.LoadPassProgram() }
 
 // portFilter is what the switch does to frames leaving one port towards its
 // node or client: drop those sent by a blocked MAC (a partition), and drop
