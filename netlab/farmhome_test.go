@@ -14,21 +14,13 @@ import (
 // catches a lab whose module farmd would refuse before any namespace is
 // involved (no root needed).
 func TestWriteHomesLoadsInFarmd(t *testing.T) {
-	plan, err := NewPlan(Spec{StateDir: t.TempDir() + "/lab", Nodes: 3, Clients: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf, err := newState(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Lab{Plan: plan, state: sf}
+	l := testLab(t, 3)
 	if err := l.WriteHomes(HomeOptions{Farmlab: "/usr/local/bin/farmlab"}); err != nil {
 		t.Fatal(err)
 	}
 	env := config.Env(func(string) (string, bool) { return "", false })
 	var key []byte
-	for _, n := range plan.Nodes {
+	for _, n := range l.Plan.Nodes {
 		h, err := home.Load(l.HomeDir(n.Name), env)
 		if err != nil {
 			t.Fatalf("farmd would refuse the home of %s: %v", n.Name, err)
@@ -45,11 +37,11 @@ func TestWriteHomesLoadsInFarmd(t *testing.T) {
 		}
 		m := h.Modules[0].Config
 		if m.VIP == nil || len(m.VIP.Interfaces) != 1 || len(m.VIP.Interfaces[0].Addrs) != 2 ||
-			m.VIP.Interfaces[0].Addrs[0].Addr != plan.VIP || m.VIP.Interfaces[0].Addrs[1].Addr != plan.VIP6 {
+			m.VIP.Interfaces[0].Addrs[0].Addr != l.Plan.VIP || m.VIP.Interfaces[0].Addrs[1].Addr != l.Plan.VIP6 {
 			t.Errorf("VIPs of %s: %+v", n.Name, m.VIP)
 		}
 		if len(m.VIP.Groups) != 1 || len(m.VIP.Groups[0].Rules) != 2 || m.VIP.Groups[0].Rules[1].Proto != "udp" ||
-			m.VIP.Groups[0].Rules[0].Port != plan.Spec.ServicePort || m.VIP.Groups[0].Rules[0].Filter != config.OnAddr {
+			m.VIP.Groups[0].Rules[0].Port != l.Plan.Spec.ServicePort || m.VIP.Groups[0].Rules[0].Filter != config.OnAddr {
 			t.Errorf("rules of %s: %+v", n.Name, m.VIP.Groups)
 		}
 		if m.Service.Boot != config.BootOff || m.User == nil {

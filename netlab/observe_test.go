@@ -9,9 +9,17 @@ import (
 	"github.com/vipfarm/vipfarm/sim/invariant"
 )
 
+// testLab is a lab of nodes nodes and one client that exists only as a
+// plan and a state file: enough for everything that needs no root.
 func testLab(t *testing.T, nodes int) *Lab {
 	t.Helper()
-	plan, err := NewPlan(Spec{StateDir: t.TempDir() + "/lab", Nodes: nodes, Clients: 1})
+	return testLabSpec(t, Spec{StateDir: t.TempDir() + "/lab", Nodes: nodes, Clients: 1})
+}
+
+// testLabSpec is testLab for a spec of the caller's.
+func testLabSpec(t *testing.T, spec Spec) *Lab {
+	t.Helper()
+	plan, err := NewPlan(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,15 +45,7 @@ func TestFilesSetupBootOn(t *testing.T) {
 	}
 	// The homes load in farmd as they are: the file's module, the lab's
 	// addresses.
-	plan, err := NewPlan(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf, err := newState(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Lab{Plan: plan, state: sf}
+	l := testLabSpec(t, spec)
 	so.Home.Farmlab = "/usr/local/bin/farmlab"
 	if err := l.WriteHomes(so.Home); err != nil {
 		t.Fatal(err)
@@ -71,15 +63,7 @@ func TestFilesSetupBootOn(t *testing.T) {
 // fail-script: the armed script's next run exits with the code and
 // removes the flag; the run after that is the normal script.
 func TestFailScriptArmsOneRun(t *testing.T) {
-	plan, err := NewPlan(Spec{StateDir: t.TempDir() + "/lab", Nodes: 2, Clients: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf, err := newState(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Lab{Plan: plan, state: sf}
+	l := testLab(t, 2)
 	if err := l.WriteHomes(HomeOptions{Farmlab: "/usr/local/bin/farmlab"}); err != nil {
 		t.Fatal(err)
 	}

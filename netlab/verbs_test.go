@@ -21,15 +21,7 @@ func TestParseSides(t *testing.T) {
 
 // Bad steps are refused before anything is touched, so no root is needed.
 func TestDoRefusesBadSteps(t *testing.T) {
-	plan, err := NewPlan(Spec{StateDir: t.TempDir() + "/lab", Nodes: 2, Clients: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf, err := newState(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Lab{Plan: plan, state: sf}
+	l := testLab(t, 2)
 	for step, want := range map[string]string{
 		"":                             "empty step",
 		"jump node1":                   "unknown verb",
