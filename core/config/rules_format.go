@@ -34,25 +34,9 @@ func formatExpr(b *strings.Builder, e Expr, ctx int) {
 		formatExpr(b, x.X, 0)
 		b.WriteString(")")
 	case Or:
-		if ctx > 1 {
-			b.WriteString("(")
-		}
-		formatExpr(b, x.L, 1)
-		b.WriteString(" || ")
-		formatExpr(b, x.R, 2)
-		if ctx > 1 {
-			b.WriteString(")")
-		}
+		formatBinary(b, x.L, x.R, " || ", 1, ctx)
 	case And:
-		if ctx > 2 {
-			b.WriteString("(")
-		}
-		formatExpr(b, x.L, 2)
-		b.WriteString(" && ")
-		formatExpr(b, x.R, 3)
-		if ctx > 2 {
-			b.WriteString(")")
-		}
+		formatBinary(b, x.L, x.R, " && ", 2, ctx)
 	case nil:
 		b.WriteString("<nil>")
 	default:
@@ -64,3 +48,18 @@ func (c Cmp) String() string { return FormatExpr(c) }
 func (n Not) String() string { return FormatExpr(n) }
 func (a And) String() string { return FormatExpr(a) }
 func (o Or) String() string  { return FormatExpr(o) }
+
+// formatBinary renders l op r for an operator of strength prec (1 "||",
+// 2 "&&"): parenthesized where ctx wants something stronger, the right
+// operand one step stronger since the parser associates to the left.
+func formatBinary(b *strings.Builder, l, r Expr, op string, prec, ctx int) {
+	if ctx > prec {
+		b.WriteString("(")
+	}
+	formatExpr(b, l, prec)
+	b.WriteString(op)
+	formatExpr(b, r, prec+1)
+	if ctx > prec {
+		b.WriteString(")")
+	}
+}
