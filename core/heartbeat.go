@@ -1,5 +1,7 @@
 package core
 
+import "slices"
+
 // WireVersion is the version of the heartbeat format, carried in every
 // Heartbeat and on the wire; a receiver rejects any other. Version 2 added
 // the relay of what the sender knows of the other nodes and the target it
@@ -93,20 +95,8 @@ func newer(inc, seq, inc0, seq0 uint64) bool {
 // within one process.
 func sameInfo(a, b *PeerInfo) bool {
 	return a.Incarnation == b.Incarnation && a.State == b.State && a.Ready == b.Ready &&
-		a.Member == b.Member && a.Leaving == b.Leaving && a.Applied == b.Applied && sameRows(a.Hears, b.Hears) &&
+		a.Member == b.Member && a.Leaving == b.Leaving && a.Applied == b.Applied && slices.Equal(a.Hears, b.Hears) &&
 		sameClaimList(a.Claims, b.Claims)
-}
-
-func sameRows(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for l := range a {
-		if a[l] != b[l] {
-			return false
-		}
-	}
-	return true
 }
 
 // linkedVia reports whether some LAN carries heartbeats both ways between
@@ -150,7 +140,7 @@ func sameClaimList(a, b []Bitmap) bool {
 // sender shared them (same slice, same target).
 func sameHeartbeatContent(a, b *Heartbeat) bool {
 	if a.State != b.State || a.Ready != b.Ready || a.Member != b.Member || a.Leaving != b.Leaving ||
-		a.Applied != b.Applied || !sameRows(a.Hears, b.Hears) || !sameClaimList(a.Claims, b.Claims) {
+		a.Applied != b.Applied || !slices.Equal(a.Hears, b.Hears) || !sameClaimList(a.Claims, b.Claims) {
 		return false
 	}
 	return sameTarget(a.Target, b.Target)
@@ -161,13 +151,5 @@ func sameTarget(a, b *Target) bool {
 	if a == b {
 		return true
 	}
-	if a == nil || b == nil || a.Epoch != b.Epoch || len(a.Owners) != len(b.Owners) {
-		return false
-	}
-	for g := range a.Owners {
-		if a.Owners[g] != b.Owners[g] {
-			return false
-		}
-	}
-	return true
+	return a != nil && b != nil && a.Epoch == b.Epoch && slices.Equal(a.Owners, b.Owners)
 }

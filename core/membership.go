@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -149,7 +150,7 @@ func newMembership(cfg *Config, self int, out *Ready) (*membership, error) {
 				}
 			}
 			for _, h := range g.Hosts {
-				i := nodeIndex(cfg.Cluster.Nodes, h.Name)
+				i := slices.Index(cfg.Cluster.Nodes, h.Name)
 				if i < 0 {
 					return nil, fmt.Errorf("core: group %q: host %q is not a node of cluster.xml (line %d)", g.Name, h.Name, g.Line)
 				}
@@ -186,15 +187,6 @@ func newMembership(cfg *Config, self int, out *Ready) (*membership, error) {
 	m.graceEnd = 1 + m.slostTicks
 	m.inGrace = true
 	return m, nil
-}
-
-func nodeIndex(nodes []string, name string) int {
-	for i, n := range nodes {
-		if n == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // isMember is what this node advertises as Member.
@@ -574,7 +566,7 @@ func (m *membership) emit() {
 	if !sameClaims(m.claims, m.sentClaims) {
 		m.sentClaims = append([]Bitmap(nil), m.claims...)
 	}
-	if !sameRows(m.rows, m.sentRows) {
+	if !slices.Equal(m.rows, m.sentRows) {
 		m.sentRows = append([]uint64(nil), m.rows...)
 	}
 	m.seq++

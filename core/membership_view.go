@@ -1,6 +1,9 @@
 package core
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // The component view. SPEC §5 calls two nodes connected while heartbeats
 // pass both ways and a component the transitive closure of that relation, so
@@ -112,7 +115,7 @@ func (m *membership) refreshAlive(now int64) bool {
 		}
 		p.fresh = p.known && now-p.advTick <= timeout
 	}
-	if !sameRows(m.rows, m.sentRows) {
+	if !slices.Equal(m.rows, m.sentRows) {
 		changed = true
 	}
 	var direct nodeSet

@@ -9,12 +9,11 @@ import (
 // the farm membership. It follows etcd raft's RawNode contract:
 // Tick / Step / Ready / Advance.
 type Node struct {
-	cfg  Config
-	self int   // index of cfg.Self in Cluster.Nodes
-	now  int64 // ticks since New
-	mod  *module
-	mem  *membership
-	out  Ready
+	cfg Config
+	now int64 // ticks since New
+	mod *module
+	mem *membership
+	out Ready
 }
 
 // New validates cfg and returns a node whose module is STOP.
@@ -32,7 +31,7 @@ func New(cfg Config) (*Node, error) {
 	if len(cfg.Cluster.Nodes) > MaxNodes {
 		return nil, fmt.Errorf("core: %d nodes, at most %d", len(cfg.Cluster.Nodes), MaxNodes)
 	}
-	n := &Node{cfg: cfg, self: self}
+	n := &Node{cfg: cfg}
 	var err error
 	if n.mod, err = newModule(&n.cfg, &n.out); err != nil {
 		return nil, err

@@ -80,7 +80,6 @@ type Sim struct {
 	compsDirty  bool
 	trafficSent bool
 	res         Result
-	viols       []invariant.Violation
 }
 
 // Default simulated script durations, for scripts the scenario does not time.

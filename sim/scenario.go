@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -264,8 +263,6 @@ func (sc *Scenario) resolve(p string) string {
 	}
 	return filepath.Join(filepath.Dir(sc.Path), p)
 }
-
-func joinComma(s []string) string { return strings.Join(s, ",") }
 
 // String is the Go syntax of the duration.
 func (d Duration) String() string { return time.Duration(d).String() }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // DefaultClusterPort is <lans port>'s default: SafeKit's base UDP port.
@@ -118,7 +119,7 @@ func ParseCluster(file string, data []byte) (*Cluster, error) {
 			}
 		} else {
 			for _, n := range names {
-				if !contains(c.Nodes, n) {
+				if !slices.Contains(c.Nodes, n) {
 					p.errorf(seen[n], "lan %q: node %q is not on lan %q (every LAN joins the same nodes)", name, n, c.LANs[0].Name)
 				}
 			}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -287,7 +288,7 @@ func (rp *ruleParser) rule() (FailoverRule, error) {
 		return r, rp.errf(t, `want "then", got %s`, t)
 	}
 	a := rp.next()
-	if a.kind != tWord || !contains(ruleActions, a.text) {
+	if a.kind != tWord || !slices.Contains(ruleActions, a.text) {
 		return r, rp.errf(a, "action %s: want stop(), stopstart(), wait() or restart()", a)
 	}
 	r.Action = a.text
@@ -384,7 +385,7 @@ func (rp *ruleParser) cmp() (Expr, error) {
 		return nil, rp.errf(op, "want == or != after %s, got %s", t, op)
 	}
 	v := rp.next()
-	if v.kind != tWord || !contains(ruleValues, v.text) {
+	if v.kind != tWord || !slices.Contains(ruleValues, v.text) {
 		return nil, rp.errf(v, "value %s: want up, down, init or unknown", v)
 	}
 	c.Value = v.text
@@ -397,7 +398,7 @@ func checkResourceName(s string) error {
 	if !ok || ident == "" {
 		return fmt.Errorf("want <kind>.<ident>, e.g. intf.?, ip.* or tcp.web")
 	}
-	if !contains(ResourceKinds, kind) {
+	if !slices.Contains(ResourceKinds, kind) {
 		return fmt.Errorf("unknown kind %q, want %s", kind, orList(ResourceKinds))
 	}
 	if ident == "?" || ident == "*" {

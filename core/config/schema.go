@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,7 @@ func (p *problems) attrs(e *element, known ...string) *attrs {
 			p.errorf(at.line, "%s: attribute %q given twice (first at line %d)", e.name, at.name, first.line)
 			continue
 		}
-		if !contains(known, at.name) {
+		if !slices.Contains(known, at.name) {
 			p.errorf(at.line, "%s: unknown attribute %q (want %s)", e.name, at.name, orList(known))
 			continue
 		}
@@ -95,7 +96,7 @@ func (a *attrs) enum(name, def string, allowed ...string) string {
 	if !ok {
 		return def
 	}
-	if !contains(allowed, at.value) {
+	if !slices.Contains(allowed, at.value) {
 		a.bad(name, "want %s", orList(allowed))
 		return def
 	}
@@ -167,7 +168,7 @@ func (a *attrs) ignored(names ...string) {
 func (p *problems) children(e *element, takesText bool, allowed ...string) map[string][]*element {
 	m := map[string][]*element{}
 	for _, k := range e.kids {
-		if !contains(allowed, k.name) {
+		if !slices.Contains(allowed, k.name) {
 			if len(allowed) == 0 {
 				p.errorf(k.line, "%s: unexpected element <%s> (it has no child elements)", e.name, k.name)
 			} else {
@@ -195,15 +196,6 @@ func (p *problems) single(parent *element, kids map[string][]*element, name stri
 		p.errorf(k.line, "%s: <%s> given twice (first at line %d)", parent.name, name, list[0].line)
 	}
 	return list[0]
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func wrapTags(names []string) []string {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Validate checks the invariants consumers of a Module rely on, against its
@@ -21,7 +22,7 @@ func (m *Module) Validate(cl *Cluster) error {
 		return fmt.Errorf("module name %q invalid", m.Name)
 	}
 	s := m.Service
-	if s.Mode != "farm" || !contains([]string{"on", "off", "auto", "ignore"}, string(s.Boot)) ||
+	if s.Mode != "farm" || !slices.Contains([]string{"on", "off", "auto", "ignore"}, string(s.Boot)) ||
 		s.MaxLoop < 1 || s.LoopInterval <= 0 || s.BootDelay < 0 {
 		return fmt.Errorf("module %s: service %+v invalid", m.Name, s)
 	}
@@ -57,7 +58,7 @@ func (m *Module) Validate(cl *Cluster) error {
 			return fmt.Errorf("module %s: errd polltimer %v", m.Name, e.PollTimer)
 		}
 		for _, p := range e.Procs {
-			if p.Name == "" || p.AtLeast < 0 || !contains([]string{"restart", "stopstart", "stop", "wait"}, p.Action) ||
+			if p.Name == "" || p.AtLeast < 0 || !slices.Contains([]string{"restart", "stopstart", "stop", "wait"}, p.Action) ||
 				resources["proc."+p.Name] {
 				return fmt.Errorf("module %s: proc %+v invalid or repeated", m.Name, p)
 			}
@@ -65,7 +66,7 @@ func (m *Module) Validate(cl *Cluster) error {
 		}
 	}
 	for _, c := range m.Checks {
-		if !contains(ResourceKinds, string(c.Kind)) || c.Kind == "proc" || !isIdent(c.Ident) || resources[c.Resource()] ||
+		if !slices.Contains(ResourceKinds, string(c.Kind)) || c.Kind == "proc" || !isIdent(c.Ident) || resources[c.Resource()] ||
 			c.Interval <= 0 || c.Timeout <= 0 {
 			return fmt.Errorf("module %s: check %s invalid or repeated", m.Name, c.Resource())
 		}
@@ -142,7 +143,7 @@ func (f Failover) validate(module string, resources map[string]bool) error {
 		if r.BuiltIn {
 			want = append(append([]string(nil), ruleActions...), ActionWakeup)
 		}
-		if !contains(want, r.Action) {
+		if !slices.Contains(want, r.Action) {
 			return fmt.Errorf("module %s: failover rule %q action %q", module, r.Label, r.Action)
 		}
 		var bad error
@@ -153,7 +154,7 @@ func (f Failover) validate(module string, resources map[string]bool) error {
 			switch {
 			case checkResourceName(c.Resource) != nil:
 				bad = fmt.Errorf("resource %q malformed", c.Resource)
-			case !contains(ruleValues, c.Value):
+			case !slices.Contains(ruleValues, c.Value):
 				bad = fmt.Errorf("value %q", c.Value)
 			case ident != "?" && ident != "*" && !resources[c.Resource]:
 				bad = fmt.Errorf("resource %q (kind %s) published by no checker", c.Resource, kind)

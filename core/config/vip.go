@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -337,7 +338,7 @@ func (mp *moduleParser) hosts(group string, e *element) []Host {
 			if !ok {
 				continue
 			}
-			if !contains(mp.cl.Nodes, name) {
+			if !slices.Contains(mp.cl.Nodes, name) {
 				ha.bad("name", "no such node in cluster.xml (have %s)", orList(mp.cl.Nodes))
 				continue
 			}

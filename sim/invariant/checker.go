@@ -316,19 +316,24 @@ func (c *Checker) stateName(i int) string {
 	return c.nodes[i].state.String()
 }
 
+// claimed is the union of the buckets nodes claim in group g, and those
+// claimed by two or more of them.
+func (c *Checker) claimed(nodes []int, g int) (all, dup core.Bitmap) {
+	for _, n := range nodes {
+		o := &c.nodes[n].owned[g]
+		for w := range o {
+			dup[w] |= all[w] & o[w]
+			all[w] |= o[w]
+		}
+	}
+	return all, dup
+}
+
 // INV-7: no two nodes of one component claim one bucket (no faults lately).
 func (c *Checker) checkNoDoubleClaim() {
 	for _, comp := range c.comps {
 		for g := range c.cfg.Groups {
-			var seen, dup core.Bitmap
-			for _, n := range comp {
-				o := &c.nodes[n].owned[g]
-				for w := range o {
-					dup[w] |= seen[w] & o[w]
-					seen[w] |= o[w]
-				}
-			}
-			if !dup.Empty() {
+			if _, dup := c.claimed(comp, g); !dup.Empty() {
 				c.violate("INV-7", "group %s: buckets %s claimed by two nodes at once (%s) during planned changes",
 					c.cfg.Groups[g].Name, short(dup.List()), c.claimants(comp, g, dup.List()[0]))
 			}

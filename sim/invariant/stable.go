@@ -64,14 +64,7 @@ func (c *Checker) checkExactlyOne(comp []int, g int, label func(string) string) 
 	if len(up) == 0 || sum == 0 {
 		return
 	}
-	var seen, dup core.Bitmap
-	for _, n := range up {
-		o := &c.nodes[n].owned[g]
-		for w := range o {
-			dup[w] |= seen[w] & o[w]
-			seen[w] |= o[w]
-		}
-	}
+	seen, dup := c.claimed(up, g)
 	key := name + c.names(comp)
 	if inv := label("INV-2"); !dup.Empty() && c.once(inv+"dup"+key) {
 		c.violate(inv, "INV-2: group %s: %d buckets claimed by two UP nodes after the convergence bound (%s)",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -103,7 +104,7 @@ func parseLine(no int, b []byte) (line, error) {
 		}
 		return l, nil
 	}
-	if !l.hasT && isKnown(raw.Event) {
+	if !l.hasT && slices.Contains(knownEvents, raw.Event) {
 		return line{}, fmt.Errorf("%s line without \"t_ms\"", raw.Event)
 	}
 	switch raw.Event {
@@ -155,15 +156,6 @@ func parseLine(no int, b []byte) (line, error) {
 		}
 	}
 	return l, nil
-}
-
-func isKnown(ev string) bool {
-	for _, k := range knownEvents {
-		if k == ev {
-			return true
-		}
-	}
-	return false
 }
 
 // clip shortens s to at most n runes for an error message.
