@@ -22,23 +22,22 @@ func (d *Dataplane) Configure(t *model.Tables) error {
 	defer d.mu.Unlock()
 	cp := cloneTables(t)
 	// Refuse before any map is touched.
-	if _, err := vipLayout(cp); err != nil {
+	vips, err := vipLayout(cp)
+	if err != nil {
 		return err
 	}
-	if _, err := peerLayout(cp); err != nil {
+	peers, err := peerLayout(cp)
+	if err != nil {
 		return err
 	}
-	if err := d.writeMACs(cp); err != nil {
+	if err := d.writeMACs(cp, &peers); err != nil {
 		return err
 	}
-	if err := d.writeVIPs(cp); err != nil {
+	if err := d.writeVIPs(&vips); err != nil {
 		return err
 	}
 	for g := 0; g < model.MaxGroups; g++ {
-		var gt vipfarmGroupTable
-		for b := range gt.Owner {
-			gt.Owner[b], gt.Prev[b] = model.NoOwner, model.NoOwner
-		}
+		gt := vipfarmGroupTable{Owner: model.Unowned(), Prev: model.Unowned()}
 		if g < len(cp.Owners) {
 			gt.Owner = cp.Owners[g]
 			if g < len(cp.Prev) {
@@ -54,11 +53,7 @@ func (d *Dataplane) Configure(t *model.Tables) error {
 	}
 	// Keep the Go copy's drain state complete so SetOwners can update it.
 	for len(cp.Prev) < len(cp.Owners) {
-		var none [model.Buckets]uint8
-		for b := range none {
-			none[b] = model.NoOwner
-		}
-		cp.Prev = append(cp.Prev, none)
+		cp.Prev = append(cp.Prev, model.Unowned())
 	}
 	for len(cp.DrainUntil) < len(cp.Owners) {
 		cp.DrainUntil = append(cp.DrainUntil, [model.Buckets]uint64{})
@@ -77,10 +72,11 @@ func (d *Dataplane) Configure(t *model.Tables) error {
 	return nil
 }
 
-// writeMACs writes every node's MAC (for forwarding) and the peer table (to
-// recognise frames another node forwarded). As with the VIPs, every slot is
-// rewritten, and rewriting a slot with the same content is harmless.
-func (d *Dataplane) writeMACs(t *model.Tables) error {
+// writeMACs writes every node's MAC (for forwarding) and the peer table
+// slots, laid out by peerLayout (to recognise frames another node forwarded).
+// As with the VIPs, every slot is rewritten, and rewriting a slot with the
+// same content is harmless.
+func (d *Dataplane) writeMACs(t *model.Tables, slots *[peerSlots]vipfarmPeerSlot) error {
 	for i := 0; i < model.MaxNodes; i++ {
 		var nm vipfarmNodeMac
 		if i < len(t.MACs) && t.MACs[i] != ([6]byte{}) {
@@ -90,10 +86,6 @@ func (d *Dataplane) writeMACs(t *model.Tables) error {
 			return fmt.Errorf("dataplane: configure: write MAC of node %d: %w", i, err)
 		}
 	}
-	slots, err := peerLayout(t)
-	if err != nil {
-		return err
-	}
 	for k := range slots {
 		if err := d.objs.Peers.Put(uint32(k), &slots[k]); err != nil {
 			return fmt.Errorf("dataplane: configure: write peer slot %d: %w", k, err)
@@ -102,14 +94,10 @@ func (d *Dataplane) writeMACs(t *model.Tables) error {
 	return nil
 }
 
-// writeVIPs rewrites every slot of the VIP table. Rewriting a slot with the
+// writeVIPs rewrites every slot of the VIP table, laid out by vipLayout. Rewriting a slot with the
 // same content is harmless to a concurrent reader, so an unchanged VIP set
 // never disappears even briefly.
-func (d *Dataplane) writeVIPs(t *model.Tables) error {
-	slots, err := vipLayout(t)
-	if err != nil {
-		return err
-	}
+func (d *Dataplane) writeVIPs(slots *[vipSlots]vipfarmVipSlot) error {
 	for k := range slots {
 		if err := d.objs.Vips.Put(uint32(k), &slots[k]); err != nil {
 			return fmt.Errorf("dataplane: configure: write VIP slot %d: %w", k, err)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vipfarm/vipfarm/internal/api"
 	"github.com/vipfarm/vipfarm/internal/daemon"
 )
 
@@ -24,7 +25,7 @@ func main() {
 	fs.StringVar(&o.State, "state", daemon.DefaultState, "state directory (module logs, script logs; the control socket with a non-default state)")
 	fs.StringVar(&o.Socket, "socket", "", "control socket (default /run/vipfarm/farmd.sock, or STATE/farmd.sock with --state)")
 	fs.StringVar(&o.Node, "node", "", "this node's name in cluster.xml (default: found from the local addresses)")
-	fs.StringVar(&o.Admin, "admin", ":9010", "admin HTTP address (health check, JSON API, /metrics); \"off\" disables it")
+	fs.StringVar(&o.Admin, "admin", api.DefaultAddr, "admin HTTP address (health check, JSON API, /metrics); \"off\" disables it")
 	fs.BoolVar(&o.NoXDP, "no-xdp", false, "run WITHOUT the XDP dataplane (hosts without XDP): failover only, no load balancing")
 	fs.BoolVar(&o.XDPGeneric, "xdp-generic", false, "attach XDP in generic (skb) mode instead of driver mode")
 	fs.UintVar(&drainMs, "drain-ms", daemon.DefaultDrainMs, "how long a moved bucket keeps reaching its previous owner's existing flows")

@@ -189,6 +189,15 @@ func ruleAppliesTo(r Rule, vip [16]byte) bool {
 	return !r.VIP.IsValid() || r.VIP.As16() == vip
 }
 
+// Unowned is an owner table where no bucket has an owner.
+func Unowned() [Buckets]uint8 {
+	var t [Buckets]uint8
+	for b := range t {
+		t[b] = NoOwner
+	}
+	return t
+}
+
 // FromModule builds the configuration part of Tables (mode, VIPs, rules, one
 // empty owner table per group) from a validated module. The caller fills in
 // Self, ARPHolder, MACs and the owners. A module without <vip> gives empty
@@ -212,11 +221,7 @@ func FromModule(m *config.Module) (Tables, error) {
 		}
 	}
 	for g, grp := range m.VIP.Groups {
-		var none [Buckets]uint8
-		for b := range none {
-			none[b] = NoOwner
-		}
-		t.Owners = append(t.Owners, none)
+		t.Owners = append(t.Owners, Unowned())
 		for _, r := range grp.Rules {
 			mr := Rule{Group: uint8(g)}
 			if r.VirtualAddr.IsValid() {

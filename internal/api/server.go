@@ -110,16 +110,13 @@ func (h *Handler) module(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-var verbs = map[string]core.Verb{"start": core.VerbStart, "stop": core.VerbStop,
-	"restart": core.VerbRestart, "stopstart": core.VerbStopStart}
-
 func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vipfarm"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required (Authorization: Bearer <token>)"})
 		return
 	}
-	verb, ok := verbs[r.PathValue("verb")]
+	verb, ok := view.ParseAction(r.PathValue("verb"))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown action " + r.PathValue("verb") + ": want start|stop|restart|stopstart"})
 		return

@@ -147,10 +147,7 @@ func every(ctx context.Context, interval time.Duration, probe func()) {
 
 // everyOrKick is every, probing also at each kick.
 func everyOrKick(ctx context.Context, interval time.Duration, kick <-chan struct{}, probe func()) {
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
-	t := time.NewTicker(interval)
+	t := newTicker(interval)
 	defer t.Stop()
 	for {
 		probe()

@@ -110,6 +110,7 @@ func ifaceHolding(addr netip.Addr) *net.Interface {
 	return nil
 }
 
+// newTicker ticks every d, every 10 s when the checker sets no interval.
 func newTicker(d time.Duration) *time.Ticker {
 	if d <= 0 {
 		d = 10 * time.Second

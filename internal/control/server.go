@@ -154,8 +154,7 @@ func (s *Server) Do(ctx context.Context, req Request) Response {
 	}
 	switch req.Verb {
 	case "start", "stop", "restart", "stopstart":
-		verb := map[string]core.Verb{"start": core.VerbStart, "stop": core.VerbStop,
-			"restart": core.VerbRestart, "stopstart": core.VerbStopStart}[req.Verb]
+		verb, _ := view.ParseAction(req.Verb)
 		if err := s.Farm.Do(ctx, req.Module, core.Command{Verb: verb, Ident: req.Ident}); err != nil {
 			return fail(err)
 		}

@@ -31,8 +31,6 @@ type duties struct {
 	cluster *config.Cluster
 	mod     *config.Module
 	self    int
-	generic bool
-	noXDP   bool
 
 	mu     sync.Mutex
 	vips   *vip.Manager
@@ -50,10 +48,9 @@ type dutyIface struct {
 }
 
 func newDuties(log *slog.Logger, cl *config.Cluster, mod *config.Module, self int, noXDP, generic bool, factory DataplaneFactory) (*duties, error) {
-	d := &duties{log: log, cluster: cl, mod: mod, self: self, generic: generic, noXDP: noXDP,
-		stop: make(chan struct{})}
+	d := &duties{log: log, cluster: cl, mod: mod, self: self, stop: make(chan struct{})}
 	var err error
-	if d.vips, err = vip.New(mod.VIP, noXDP); err != nil {
+	if d.vips, err = vip.New(mod.VIP); err != nil {
 		return nil, fmt.Errorf("module %s: VIP: %w", mod.Name, err)
 	}
 	// A farmd that crashed left its VIPs behind; the module starts STOP, so
@@ -222,14 +219,15 @@ func (d *duties) refreshMACs() bool {
 		if l, err := net.InterfaceByIndex(it.Index); err == nil && len(l.HardwareAddr) == 6 {
 			macs[d.self] = [6]byte(l.HardwareAddr)
 		}
+		lan, ok := d.lanOn(it.Index)
+		if !ok {
+			continue
+		}
 		for node := range d.cluster.Nodes {
 			if node == d.self {
 				continue
 			}
-			addr, ok := d.peerAddrOn(it.Index, node)
-			if !ok {
-				continue
-			}
+			addr := lan.Addrs[node].Unmap()
 			found := false
 			for _, n := range neigh {
 				ip, _ := netip.AddrFromSlice(n.IP)
@@ -256,26 +254,26 @@ func (d *duties) refreshMACs() bool {
 	return complete
 }
 
-// peerAddrOn finds node's address on a LAN whose local address sits on
-// interface ifindex: such a peer is a layer-2 neighbour there.
-func (d *duties) peerAddrOn(ifindex, node int) (netip.Addr, bool) {
+// lanOn finds the first LAN whose local address sits on interface ifindex:
+// its peers are layer-2 neighbours there.
+func (d *duties) lanOn(ifindex int) (config.LAN, bool) {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
-		return netip.Addr{}, false
+		return config.LAN{}, false
 	}
 	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
 	if err != nil {
-		return netip.Addr{}, false
+		return config.LAN{}, false
 	}
 	for _, lan := range d.cluster.LANs {
 		mine := lan.Addrs[d.self].Unmap()
 		for _, a := range addrs {
 			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == mine {
-				return lan.Addrs[node].Unmap(), true
+				return lan, true
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return config.LAN{}, false
 }
 
 // poke sends one datagram to the discard port: the kernel resolves the
@@ -301,10 +299,7 @@ func (d *duties) counters() ([]metrics.BucketCounters, error) {
 			return nil, err
 		}
 		for g, gc := range c.Groups {
-			name := fmt.Sprint(g)
-			if d.mod.VIP != nil && g < len(d.mod.VIP.Groups) {
-				name = d.mod.VIP.Groups[g].Name
-			}
+			name := groupName(d.mod, g)
 			for b, bc := range gc.Buckets {
 				if bc == (model.Counts{}) {
 					continue
@@ -314,6 +309,14 @@ func (d *duties) counters() ([]metrics.BucketCounters, error) {
 		}
 	}
 	return out, nil
+}
+
+// groupName is group g's name in mod's VIP, or its index when unnamed.
+func groupName(mod *config.Module, g int) string {
+	if mod.VIP != nil && g < len(mod.VIP.Groups) {
+		return mod.VIP.Groups[g].Name
+	}
+	return fmt.Sprint(g)
 }
 
 // groupTotals sums each group's counters over the interfaces.

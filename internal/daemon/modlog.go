@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vipfarm/vipfarm/core"
+	"github.com/vipfarm/vipfarm/internal/scripts"
 )
 
 // maxModuleLogBytes is the size at which module.log is rotated to module.log.1.
@@ -68,7 +69,7 @@ func (l *moduleLog) Write(level core.LogLevel, text string) {
 	} else {
 		l.slog.Info(text)
 	}
-	line := fmt.Sprintf("%s | %s | %s\n", time.Now().Format("2006-01-02 15:04:05.000"), tag, text)
+	line := fmt.Sprintf("%s | %s | %s\n", time.Now().Format(scripts.TimeFormat), tag, text)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.recent = append(l.recent, line[:len(line)-1])

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,7 @@ type runner struct {
 	duties    *duties
 	checks    *checkers.Set
 	counters  *counters
-	running   map[uint64]scriptInfo
+	running   map[uint64]time.Time // script ID → start
 
 	state   atomic.Uint32 // core.State
 	ready   atomic.Bool
@@ -60,22 +61,12 @@ type runner struct {
 	stopped sync.Once
 }
 
-type scriptInfo struct {
-	name  string
-	start time.Time
-}
-
 // newRunner builds a module's runner; nothing runs until start.
 func newRunner(d *Daemon, mod home.Module, h *home.Home, incarnation uint64) (r *runner, err error) {
-	self := -1
-	for i, n := range h.Cluster.Nodes {
-		if n == d.self {
-			self = i
-		}
-	}
+	self := slices.Index(h.Cluster.Nodes, d.self)
 	r = &runner{d: d, mod: mod, cluster: h.Cluster, self: self, log: d.log.With("module", mod.Name),
 		events: make(chan any, 4096), calls: make(chan func()), quit: make(chan struct{}), done: make(chan struct{}),
-		counters: newCounters(mod.Name, d.metrics), running: map[uint64]scriptInfo{}}
+		counters: newCounters(mod.Name, d.metrics), running: map[uint64]time.Time{}}
 	r.node, err = core.New(core.Config{Self: d.self, Cluster: h.Cluster, Module: mod.Config, TickMs: TickMs, Incarnation: incarnation})
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", mod.Name, err)
@@ -230,7 +221,7 @@ func (r *runner) step(ev any) {
 }
 
 func (r *runner) countScript(res scripts.Result) {
-	info, ok := r.running[res.Done.ID]
+	start, ok := r.running[res.Done.ID]
 	delete(r.running, res.Done.ID)
 	result := "ok"
 	switch {
@@ -243,7 +234,7 @@ func (r *runner) countScript(res scripts.Result) {
 	}
 	dur := res.Duration
 	if ok && dur == 0 {
-		dur = time.Since(info.start)
+		dur = time.Since(start)
 	}
 	r.counters.Script(res.Name, result, dur.Seconds())
 	// The core logs a failed script in the module log itself.
@@ -257,7 +248,7 @@ func (r *runner) handle() {
 			r.tr.Send(m)
 		}
 		for _, s := range rd.Scripts {
-			r.running[s.ID] = scriptInfo{name: s.Name, start: time.Now()}
+			r.running[s.ID] = time.Now()
 			if err := r.scripts.Start(s); err != nil {
 				r.mlog.Write(core.LogError, fmt.Sprintf("Script %s could not start: %v", s.Name, err))
 				r.pending = append(r.pending, scriptEnd{scripts.Result{Done: core.ScriptDone{ID: s.ID, ExitCode: 127}, Name: s.Name}})

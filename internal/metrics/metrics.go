@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"strconv"
 	"sync"
 
@@ -102,10 +103,7 @@ func (c *xdpCollector) Describe(ch chan<- *prometheus.Desc) { ch <- xdpDesc }
 
 func (c *xdpCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
-	srcs := make(map[string]BucketSource, len(c.m.buckets))
-	for k, v := range c.m.buckets {
-		srcs[k] = v
-	}
+	srcs := maps.Clone(c.m.buckets)
 	c.m.mu.Unlock()
 	for mod, src := range srcs {
 		bs, err := src()

@@ -83,7 +83,7 @@ func (r *Runner) Start(run core.ScriptRun) error {
 	if cmd.Env == nil {
 		cmd.Env = []string{} // never inherit farmd's environment
 	}
-	fmt.Fprintf(out, "%s | ---- %s %s %s %s (id %d)\n", time.Now().Format("2006-01-02 15:04:05.000"), run.Name, run.Args[0], run.Args[1], run.Args[2], run.ID)
+	fmt.Fprintf(out, "%s | ---- %s %s %s %s (id %d)\n", time.Now().Format(TimeFormat), run.Name, run.Args[0], run.Args[1], run.Args[2], run.ID)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -116,7 +116,7 @@ func (r *Runner) Start(run core.ScriptRun) error {
 		default:
 			d.ExitCode = 1
 		}
-		fmt.Fprintf(out, "%s | ---- %s exit %d%s after %s\n", time.Now().Format("2006-01-02 15:04:05.000"), run.Name, d.ExitCode, killedNote(d.Killed), dur.Round(time.Millisecond))
+		fmt.Fprintf(out, "%s | ---- %s exit %d%s after %s\n", time.Now().Format(TimeFormat), run.Name, d.ExitCode, killedNote(d.Killed), dur.Round(time.Millisecond))
 		out.Close()
 		r.Done(Result{Done: d, Name: run.Name, Duration: dur})
 	}()

@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// TimeFormat stamps every line of the script log and the module log.
+const TimeFormat = "2006-01-02 15:04:05.000"
+
 // DefaultMaxLogBytes is the size at which the script log is rotated.
 const DefaultMaxLogBytes = 8 << 20
 
@@ -75,6 +78,6 @@ func (l *UserLog) Printf(format string, args ...any) error {
 		return err
 	}
 	defer f.Close()
-	_, err = fmt.Fprintf(f, "%s | %s\n", l.now().Format("2006-01-02 15:04:05.000"), fmt.Sprintf(format, args...))
+	_, err = fmt.Fprintf(f, "%s | %s\n", l.now().Format(TimeFormat), fmt.Sprintf(format, args...))
 	return err
 }

@@ -150,7 +150,7 @@ func (t *Transport) read(i int, c *net.UDPConn) {
 // reason, or "" when the heartbeat went to the core.
 func (t *Transport) accept(i int, pkt []byte, src netip.AddrPort) string {
 	if len(pkt) > MaxDatagram {
-		return "oversized" // the core's name for the same reject
+		return core.RejectOversized.String()
 	}
 	hb, lan, err := t.codec.Decode(pkt)
 	if err != nil {

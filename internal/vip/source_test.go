@@ -224,7 +224,7 @@ func bothVIPs() *config.VIP {
 // shows the capture would see a VIP source.
 func TestNonHolderNeverSolicitsFromTheVIP(t *testing.T) {
 	twoHosts(t, func(p nstest.Pair, inClient func(func() error) error) {
-		m, err := New(bothVIPs(), false)
+		m, err := New(bothVIPs())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +274,7 @@ func TestNonHolderNeverSolicitsFromTheVIP(t *testing.T) {
 // local packet source as is) — the exposure arp_announce=2 closes.
 func TestARPAnnounceKeepsTheVIPOutOfARP(t *testing.T) {
 	twoHosts(t, func(p nstest.Pair, inClient func(func() error) error) {
-		m, err := New(bothVIPs(), false)
+		m, err := New(bothVIPs())
 		if err != nil {
 			t.Fatal(err)
 		}

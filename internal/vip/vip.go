@@ -31,6 +31,7 @@ package vip
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -53,11 +54,9 @@ type Iface struct {
 
 // Manager adds and removes one module's VIPs.
 type Manager struct {
-	Ifaces []Iface
-	// NoXDP records the explicit no-XDP mode. The placement is the same in
-	// both modes (holder on the interface, the others on lo); only the
-	// mode's log lines and docs differ.
-	NoXDP     bool
+	// The placement is the same with and without XDP (holder on the
+	// interface, the others on lo).
+	Ifaces    []Iface
 	open      bool
 	holder    bool
 	sysctlDir string // /proc/sys/net/ipv4/conf, for tests
@@ -65,8 +64,8 @@ type Manager struct {
 
 // New resolves every <interface> of v to a link: by name, else the link
 // holding an address whose subnet contains the interface's first VIP.
-func New(v *config.VIP, noXDP bool) (*Manager, error) {
-	m := &Manager{NoXDP: noXDP, sysctlDir: "/proc/sys/net/ipv4/conf"}
+func New(v *config.VIP) (*Manager, error) {
+	m := &Manager{sysctlDir: "/proc/sys/net/ipv4/conf"}
 	if v == nil {
 		return m, nil
 	}
@@ -227,20 +226,11 @@ func (m *Manager) place() error {
 
 func nlAddr(p netip.Prefix) *netlink.Addr {
 	a := &netlink.Addr{IPNet: netlink.NewIPNet(p.Addr().AsSlice())}
-	a.IPNet.Mask = netMask(p)
+	a.IPNet.Mask = net.CIDRMask(p.Bits(), p.Addr().BitLen())
 	if p.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD // the VIP must answer at once, not after DAD
 	}
 	return a
-}
-
-func netMask(p netip.Prefix) []byte {
-	n := p.Addr().BitLen() / 8
-	m := make([]byte, n)
-	for i := 0; i < p.Bits(); i++ {
-		m[i/8] |= 0x80 >> (i % 8)
-	}
-	return m
 }
 
 func add(l netlink.Link, p netip.Prefix) error {

@@ -36,7 +36,7 @@ func addrsOf(t *testing.T, name string) string {
 func TestOpenCloseXDPMode(t *testing.T) {
 	nstest.Run(t, func(p nstest.Pair) {
 		nstest.AddAddr(t, p.A, "198.18.70.1/24")
-		m, err := New(vipConfig("198.18.70.100"), false)
+		m, err := New(vipConfig("198.18.70.100"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestOpenCloseXDPMode(t *testing.T) {
 func TestNoXDPParksNonHoldersOnLoopback(t *testing.T) {
 	nstest.Run(t, func(p nstest.Pair) {
 		nstest.AddAddr(t, p.A, "198.18.70.1/24")
-		m, err := New(vipConfig("198.18.70.100"), true)
+		m, err := New(vipConfig("198.18.70.100"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,12 +105,12 @@ func TestNoXDPParksNonHoldersOnLoopback(t *testing.T) {
 
 func TestUnresolvableInterface(t *testing.T) {
 	nstest.Run(t, func(p nstest.Pair) {
-		if _, err := New(vipConfig("198.18.99.100"), false); err == nil || !strings.Contains(err.Error(), "198.18.99.100") {
+		if _, err := New(vipConfig("198.18.99.100")); err == nil || !strings.Contains(err.Error(), "198.18.99.100") {
 			t.Errorf("no subnet: %v", err)
 		}
 		v := vipConfig("198.18.99.100")
 		v.Interfaces[0].Name = "vf-h6-nope"
-		if _, err := New(v, false); err == nil || !strings.Contains(err.Error(), "vf-h6-nope") {
+		if _, err := New(v); err == nil || !strings.Contains(err.Error(), "vf-h6-nope") {
 			t.Errorf("unknown name: %v", err)
 		}
 	})
@@ -119,7 +119,7 @@ func TestUnresolvableInterface(t *testing.T) {
 func TestIPv6VIP(t *testing.T) {
 	nstest.Run(t, func(p nstest.Pair) {
 		nstest.AddAddr(t, p.A, "2001:db8:70::1/64")
-		m, err := New(vipConfig("2001:db8:70::100"), false)
+		m, err := New(vipConfig("2001:db8:70::100"))
 		if err != nil {
 			t.Fatal(err)
 		}
