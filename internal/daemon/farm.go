@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/vipfarm/vipfarm/core"
@@ -90,7 +89,7 @@ func (d *Daemon) Log(name string, lines int) ([]string, error) {
 func (r *runner) snapshot() view.Module {
 	st := r.node.Status()
 	m := view.Module{Name: r.mod.Name, Node: st.Node, State: st.State.String(), Ready: st.Ready,
-		Color: view.Color(st.State, st.Ready), Rule: st.Rule, Boot: st.Boot, Leader: st.Leader,
+		Color: view.Color(st.State, st.Ready, st.Rule), Rule: st.Rule, Boot: st.Boot, Leader: st.Leader,
 		ARPHolder: st.ARPHolder, Epoch: st.Epoch, Resources: []view.Resource{}, Groups: []view.Group{}, Peers: []view.Peer{}}
 	for _, res := range st.Resources {
 		m.Resources = append(m.Resources, view.Resource{Name: res.Name, State: res.State.String()})
@@ -126,11 +125,7 @@ func (r *runner) snapshot() view.Module {
 	var c view.Counters
 	c.HeartbeatsSent, c.HeartbeatsReceived, c.HeartbeatsRejected, c.ScriptRuns = r.counters.copies()
 	for g, t := range r.duties.groupTotals() {
-		name := fmt.Sprint(g)
-		if r.mod.Config.VIP != nil && g < len(r.mod.Config.VIP.Groups) {
-			name = r.mod.Config.VIP.Groups[g].Name
-		}
-		c.XDP = append(c.XDP, view.GroupCounters{Group: name, Accepted: t.Accepted, Forwarded: t.Forwarded, Dropped: t.Dropped})
+		c.XDP = append(c.XDP, view.GroupCounters{Group: groupName(r.mod.Config, g), Accepted: t.Accepted, Forwarded: t.Forwarded, Dropped: t.Dropped})
 	}
 	m.Counters = c
 	m.Log = r.mlog.Recent()

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/vipfarm/vipfarm/internal/console"
+
 	"github.com/vipfarm/vipfarm/core"
 )
 
@@ -100,16 +102,28 @@ type GroupCounters struct {
 	Dropped   uint64 `json:"dropped"`
 }
 
-// Color is the SafeKit console colour of a state: UP ready green, UP or
-// WAIT transient (not ready) orange, STOP and a settled WAIT red.
-func Color(st core.State, ready bool) string {
-	switch {
-	case st == core.StateUp && ready:
-		return "green"
-	case (st == core.StateUp || st == core.StateWait) && !ready:
-		return "orange"
+// Color is the SafeKit console colour of a state (SPEC §3): UP ready green;
+// UP not ready, or a WAIT still waiting for its resources to be known,
+// orange; STOP and a WAIT held by a failover rule red. The web console
+// draws its cards by the same rule (console.Colour), so both say one thing.
+func Color(st core.State, ready bool, rule string) string {
+	return console.Colour(st.String(), ready, rule)
+}
+
+// ParseAction reads an admin action on a module (farmctl and the HTTP API):
+// start|stop|restart|stopstart.
+func ParseAction(s string) (core.Verb, bool) {
+	switch s {
+	case "start":
+		return core.VerbStart, true
+	case "stop":
+		return core.VerbStop, true
+	case "restart":
+		return core.VerbRestart, true
+	case "stopstart":
+		return core.VerbStopStart, true
 	}
-	return "red"
+	return 0, false
 }
 
 // ParseResourceState reads up|down|init|unknown.

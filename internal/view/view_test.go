@@ -10,13 +10,16 @@ func TestColor(t *testing.T) {
 	for _, c := range []struct {
 		st    core.State
 		ready bool
+		rule  string
 		want  string
 	}{
-		{core.StateUp, true, "green"}, {core.StateUp, false, "orange"}, {core.StateWait, false, "orange"},
-		{core.StateWait, true, "red"}, {core.StateStop, true, "red"}, {core.StateStop, false, "red"},
+		{core.StateUp, true, "", "green"}, {core.StateUp, false, "", "orange"},
+		{core.StateWait, false, "", "orange"}, // resources still init: transient
+		{core.StateWait, false, "interface_failure", "red"},
+		{core.StateWait, true, "", "red"}, {core.StateStop, true, "", "red"}, {core.StateStop, false, "", "red"},
 	} {
-		if got := Color(c.st, c.ready); got != c.want {
-			t.Errorf("Color(%s, %v) = %s, want %s", c.st, c.ready, got, c.want)
+		if got := Color(c.st, c.ready, c.rule); got != c.want {
+			t.Errorf("Color(%s, %v, %q) = %s, want %s", c.st, c.ready, c.rule, got, c.want)
 		}
 	}
 }
